@@ -1,0 +1,3 @@
+from imagebot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""The `imagebot` command line.
+
+Every public module in this package is one command (or one command group): it defines
+`register(subparsers)`, which adds its parser and sets `handler` to a function taking the parsed
+arguments and returning the exit code. Modules import their heavy dependencies inside the
+handler so that `imagebot --help` and `imagebot policy eval` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from imagebot import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imagebot",
+        description="Watch container registries and update image references in Git, byte-exact.",
+    )
+    parser.add_argument("--version", action="version", version=f"imagebot {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

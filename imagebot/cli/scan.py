@@ -1,0 +1,101 @@
+"""`imagebot scan`: list registries, store tags, and show each policy's latest image."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagebot.cli._common import add_config_options, add_state_option, secrets_dir, state_dir
+
+if TYPE_CHECKING:
+    from imagebot.scan import ScanReport
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "scan", help="scan registries and print the latest image of every policy",
+        description="List each registry repository once, apply exclusionLists, store the tags and evaluate "
+        "every ImagePolicy. Exit 1 when anything failed (the rest is still reported).",
+    )
+    add_config_options(parser)
+    add_state_option(parser)
+    add_registry_options(parser)
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=run)
+
+
+def add_registry_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ca-file", type=Path, default=None, metavar="FILE",
+                        help="extra CA certificates (PEM) trusted for every registry")
+    parser.add_argument("--registry-concurrency", type=int, default=8, metavar="N",
+                        help="requests in flight per registry host (default 8)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from imagebot.config import SecretStore, load_config
+    from imagebot.registry import RegistryClient
+    from imagebot.scan import Scanner
+    from imagebot.store import Store
+
+    loaded = load_config(args.config, secrets_dir(args))
+    for problem in loaded.errors:
+        print(f"error: {problem}", file=sys.stderr)
+    if loaded.errors:
+        return 1
+    with Store(state_dir(args)) as store:
+        scanner = Scanner(loaded.config, SecretStore(secrets_dir(args)), store)
+
+        async def cycle() -> ScanReport:
+            async with RegistryClient(concurrency_per_host=args.registry_concurrency, ca_file=args.ca_file) as client:
+                return await _with_progress(scanner, client, enabled=args.output == "text" and sys.stderr.isatty())
+
+        report = asyncio.run(cycle())
+    if args.output == "json":
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print_report(report)
+    return 0 if report.ok else 1
+
+
+async def _with_progress(scanner: Any, client: Any, *, enabled: bool) -> ScanReport:
+    if not enabled:
+        return await scanner.scan(client)
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=_console(stderr=True)) as bar:
+        task = bar.add_task("scanning", total=None)
+        return await scanner.scan(client, progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def print_report(report: ScanReport) -> None:
+    from rich.table import Table
+
+    console = _console()
+    repos = Table(title="Image repositories", title_justify="left")
+    for col in ("repository", "image", "tags", "status"):
+        repos.add_column(col, overflow="fold")
+    for r in report.repositories:
+        status = "suspended" if r.suspended else ("ok" if r.error is None else f"[red]{r.error}[/red]")
+        repos.add_row(r.repository.key, r.repository.spec.image, str(r.tags), status)
+    policies = Table(title="Image policies", title_justify="left")
+    for col in ("policy", "latest", "digest", "status"):
+        policies.add_column(col, overflow="fold")
+    for p in report.policies:
+        latest = f"{p.latest.name}:{p.latest.tag}" if p.latest else "-"
+        digest = p.latest.digest if p.latest and p.latest.digest else "-"
+        status = "ok" if p.error is None else f"[red]{p.error}[/red]"
+        policies.add_row(p.policy.key, latest, digest, status)
+    console.print(repos)
+    console.print(policies)
+    console.print(f"{len(report.repositories)} repositories, {len(report.policies)} policies, "
+                  f"{report.requests} registry requests in {report.seconds:.2f}s")

@@ -1,0 +1,245 @@
+"""One scan cycle: list each registry repository once, store its tags, select each policy's latest image.
+
+registries --list--> store --select--> latest image per policy. The result is plain data (`ScanReport`)
+that later steps (the updater, delivery, notifications) take as values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from imagebot.config import Config, ImagePolicy, ImageRepository, SecretError, SecretStore
+
+if TYPE_CHECKING:
+    from imagebot.policy import Policy
+    from imagebot.registry import AccessOptions, ImageReference, RegistryClient
+    from imagebot.store import Store
+
+log = logging.getLogger("imagebot.scan")
+
+
+@dataclass(frozen=True)
+class LatestImage:
+    name: str  # the ImageRepository's spec.image as written
+    tag: str
+    digest: str | None = None
+
+
+@dataclass(frozen=True)
+class RepositoryResult:
+    repository: ImageRepository
+    image: str  # normalised reference
+    tags: int  # after the exclusionList
+    error: str | None = None
+    suspended: bool = False
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    policy: ImagePolicy
+    latest: LatestImage | None
+    error: str | None = None
+    changed: bool = False  # differs from the result stored by the previous scan
+
+
+@dataclass
+class ScanReport:
+    repositories: list[RepositoryResult] = field(default_factory=list)
+    policies: list[PolicyResult] = field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.error is None for r in self.repositories) and all(p.error is None for p in self.policies)
+
+    def latest_by_policy(self) -> dict[str, LatestImage]:
+        """`NAMESPACE:NAME` -> latest image, the form markers name policies in."""
+        return {
+            f"{p.policy.metadata.namespace}:{p.policy.metadata.name}": p.latest
+            for p in self.policies if p.latest is not None
+        }
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "repositories": [
+                {"namespace": r.repository.metadata.namespace, "name": r.repository.metadata.name,
+                 "image": r.repository.spec.image, "tags": r.tags, "error": r.error, "suspended": r.suspended}
+                for r in self.repositories
+            ],
+            "policies": [
+                {"namespace": p.policy.metadata.namespace, "name": p.policy.metadata.name,
+                 "latest": None if p.latest is None else
+                 {"name": p.latest.name, "tag": p.latest.tag, "digest": p.latest.digest},
+                 "error": p.error}
+                for p in self.policies
+            ],
+        }
+
+
+def access_options(repo: ImageRepository, secrets: SecretStore) -> AccessOptions:
+    """Credentials and TLS material of an ImageRepository, read from its secrets."""
+    from imagebot.registry import AccessOptions
+
+    spec = repo.spec
+    creds = ca = cert = key = None
+    if spec.secret_ref:
+        creds = secrets.read(spec.secret_ref.name, ".dockerconfigjson")
+    if spec.cert_secret_ref:
+        name = spec.cert_secret_ref.name
+        ca = secrets.read_optional(name, "ca.crt")
+        cert = secrets.read_optional(name, "tls.crt")
+        key = secrets.read_optional(name, "tls.key")
+        if ca is None and cert is None:
+            raise SecretError(f"secret '{name}' has neither ca.crt nor tls.crt")
+    return AccessOptions(credentials_config=creds, ca_pem=ca, cert_pem=cert, key_pem=key,
+                         insecure=spec.insecure, timeout=spec.effective_timeout)
+
+
+@dataclass
+class _Listing:
+    ref: ImageReference
+    options: AccessOptions | None
+    tags: list[str] | None = None
+    error: str | None = None
+
+
+class Scanner:
+    """Runs scan cycles for a config; holds compiled policies so a service compiles each once."""
+
+    def __init__(self, config: Config, secrets: SecretStore, store: Store) -> None:
+        self.config = config
+        self.secrets = secrets
+        self.store = store
+        self._compiled: dict[str, Policy | Exception] = {}
+
+    def _policy(self, policy: ImagePolicy, repo: ImageRepository | None) -> Policy:
+        compiled = self._compiled.get(policy.key)
+        if compiled is None:
+            try:
+                compiled = policy.compile(repo)
+            except Exception as err:  # PolicyError or a bad exclusion regex: reported per policy
+                compiled = err
+            self._compiled[policy.key] = compiled
+        if isinstance(compiled, Exception):
+            raise compiled
+        return compiled
+
+    async def scan(
+        self,
+        client: RegistryClient,
+        *,
+        repositories: Iterable[str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ScanReport:
+        """Scan the named ImageRepositories (namespace/name; all when None) and evaluate their policies."""
+        from imagebot.registry import ImageReference
+
+        started = time.monotonic()
+        wanted = set(repositories) if repositories is not None else None
+        repos = [r for r in self.config.repositories if wanted is None or r.key in wanted]
+        report = ScanReport()
+        listings: dict[tuple[str, object], _Listing] = {}
+        plan: list[tuple[ImageRepository, _Listing | None, str | None]] = []
+        for repo in repos:
+            ref = ImageReference.parse(repo.spec.image)
+            if repo.spec.suspend:
+                plan.append((repo, None, None))
+                continue
+            try:
+                options = access_options(repo, self.secrets)
+            except SecretError as err:
+                plan.append((repo, _Listing(ref, None, error=str(err)), None))
+                continue
+            # one listing per (repository, access) however many ImageRepositories name it
+            listing = listings.setdefault((str(ref), options), _Listing(ref, options))
+            plan.append((repo, listing, None))
+
+        done = 0
+
+        async def run(listing: _Listing) -> None:
+            nonlocal done
+            try:
+                assert listing.options is not None
+                listing.tags = await client.list_tags(listing.ref, listing.options)
+                self.store.save_tags(str(listing.ref), listing.tags)
+            except Exception as err:  # every registry failure becomes this repository's error
+                listing.error = str(err) or type(err).__name__
+                log.warning("scan failed", extra={"repository": str(listing.ref), "error": listing.error})
+            done += 1
+            if progress:
+                progress(done, len(listings))
+
+        await asyncio.gather(*(run(listing) for listing in listings.values()))
+
+        tags_by_repo: dict[str, list[str] | None] = {}
+        for repo, listing, _ in plan:
+            image = str(ImageReference.parse(repo.spec.image))
+            if listing is None:  # suspended: policies use what the last scan stored
+                stored = self.store.tags(image)
+                tags_by_repo[repo.key] = stored.tags if stored else None
+                report.repositories.append(RepositoryResult(repo, image, len(stored.tags) if stored else 0,
+                                                            suspended=True))
+                continue
+            if listing.error is not None:
+                tags_by_repo[repo.key] = None
+                report.repositories.append(RepositoryResult(repo, image, 0, listing.error))
+                continue
+            tags = listing.tags or []
+            tags_by_repo[repo.key] = tags
+            kept = _count_kept(tags, repo.spec.exclusion_list)
+            report.repositories.append(RepositoryResult(repo, image, kept))
+
+        policies = [p for p in self.config.policies if p.repository_key in tags_by_repo]
+        results = await asyncio.gather(*(self._select(client, p, tags_by_repo) for p in policies))
+        report.policies.extend(results)
+        report.requests = client.stats.total
+        report.seconds = time.monotonic() - started
+        return report
+
+    async def _select(self, client: RegistryClient, policy: ImagePolicy,
+                      tags_by_repo: dict[str, list[str] | None]) -> PolicyResult:
+        from imagebot.registry import ImageReference
+
+        repo = self.config.repository_for(policy)
+        assert repo is not None
+        tags = tags_by_repo.get(repo.key)
+        if tags is None:
+            return PolicyResult(policy, None, f"ImageRepository {repo.key} could not be scanned")
+        try:
+            compiled = self._policy(policy, repo)
+        except Exception as err:
+            return PolicyResult(policy, None, f"invalid policy: {err}")
+        tag = compiled.latest(tags)
+        if tag is None:
+            return PolicyResult(policy, None, f"no tag of {len(tags)} matches {compiled.describe()}")
+        image = str(ImageReference.parse(repo.spec.image))
+        digest: str | None = None
+        mode = policy.spec.digest_reflection_policy
+        if mode != "Never":
+            digest = self.store.digest(image, tag) if mode == "IfNotPresent" else None
+            if digest is None:
+                try:
+                    digest = await client.head_digest(ImageReference.parse(repo.spec.image), tag,
+                                                      access_options(repo, self.secrets))
+                except Exception as err:
+                    return PolicyResult(policy, None, f"digest of {repo.spec.image}:{tag}: {err}")
+            self.store.record_digest(image, tag, digest)
+        latest = LatestImage(repo.spec.image, tag, digest)
+        changed = self.store.save_policy_result(policy.key, repo.spec.image, tag, digest)
+        return PolicyResult(policy, latest, changed=changed)
+
+
+def _count_kept(tags: list[str], exclusions: list[str]) -> int:
+    import re2
+
+    try:
+        patterns = [re2.compile(p) for p in exclusions]
+    except Exception:  # an invalid regex is reported by the policy that uses this repository
+        return len(tags)
+    return sum(1 for t in tags if not any(p.search(t) for p in patterns))

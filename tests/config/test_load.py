@@ -1,0 +1,163 @@
+"""Reading Flux policy files: defaults, every problem located by file, line, object and field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from imagebot.cli import main
+from imagebot.config import ImagePolicy, ImageRepository, load_config, parse_duration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+REPO = """
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata:
+  name: app
+spec:
+  image: ghcr.io/org/app
+  interval: 5m
+"""
+
+POLICY = """
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImagePolicy
+metadata:
+  name: app
+spec:
+  imageRepositoryRef:
+    name: app
+  policy:
+    semver:
+      range: ">=1.0.0"
+"""
+
+
+def test_defaults_follow_flux(tmp_path: Path) -> None:
+    write(tmp_path, "a/repo.yaml", REPO)
+    write(tmp_path, "b/c/policy.yml", POLICY)
+    loaded = load_config(tmp_path)
+    assert loaded.errors == []
+    repo = loaded.config.repositories[0]
+    assert isinstance(repo, ImageRepository)
+    assert repo.metadata.namespace == "default"
+    assert repo.spec.exclusion_list == ["^.*\\.sig$"]
+    assert repo.spec.interval == 300 and repo.spec.effective_timeout == 300
+    assert repo.spec.insecure is False and repo.spec.provider == "generic"
+    policy = loaded.config.policies[0]
+    assert isinstance(policy, ImagePolicy)
+    assert loaded.config.repository_for(policy) is repo
+    assert policy.spec.digest_reflection_policy == "Never"
+    assert policy.origin is not None and policy.origin.file.endswith("b/c/policy.yml")
+
+
+def test_exclusion_list_is_replaced_not_merged(tmp_path: Path) -> None:
+    write(tmp_path, "r.yaml", REPO + "  exclusionList: ['^dev-']\n  timeout: 30s\n")
+    repo = load_config(tmp_path).config.repositories[0]
+    assert repo.spec.exclusion_list == ["^dev-"]
+    assert repo.spec.effective_timeout == 30
+
+
+def test_every_problem_is_reported_with_file_line_object_and_field(tmp_path: Path) -> None:
+    write(tmp_path, "bad.yaml", """
+        apiVersion: image.toolkit.fluxcd.io/v1
+        kind: ImageRepository
+        metadata:
+          name: broken
+          namespace: team
+        spec:
+          image: ghcr.io/org/app
+          interval: soon
+        ---
+        apiVersion: image.toolkit.fluxcd.io/v1
+        kind: ImagePolicy
+        metadata:
+          name: orphan
+        spec:
+          imageRepositoryRef:
+            name: missing
+          policy:
+            alphabetical:
+              order: sideways
+        ---
+        apiVersion: image.toolkit.fluxcd.io/v1
+        kind: ImagePolicy
+        metadata:
+          name: dangling
+        spec:
+          imageRepositoryRef:
+            name: missing
+          policy:
+            numerical: {}
+        ---
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: ignored
+        """)
+    loaded = load_config(tmp_path)
+    errors = [str(p) for p in loaded.errors]
+    assert any(e.startswith(f"{tmp_path}/bad.yaml:8: ImageRepository team/broken: spec.interval: ")
+               and "'soon'" in e for e in errors), errors
+    assert any(e.startswith(f"{tmp_path}/bad.yaml:19: ImagePolicy default/orphan: spec.policy.alphabetical.order:")
+               and "'sideways'" in e for e in errors), errors
+    assert any("ImagePolicy default/dangling: spec.imageRepositoryRef: ImageRepository default/missing does not "
+               "exist" in e for e in errors), errors
+    assert any("Deployment" in str(n) and "skipped" in str(n) for n in loaded.notes)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    write(tmp_path, "broken.yaml", "apiVersion: v1\nkind: [unclosed\nmetadata: {}\n")
+    (problem,) = load_config(tmp_path).errors
+    assert problem.file.endswith("broken.yaml") and problem.line is not None and problem.line >= 2
+    assert "not valid YAML" in problem.message
+
+
+def test_unsupported_api_version_and_duplicates(tmp_path: Path) -> None:
+    write(tmp_path, "one.yaml", REPO)
+    write(tmp_path, "two.yaml", REPO)
+    write(tmp_path, "old.yaml", REPO.replace("/v1\n", "/v1alpha1\n").replace("name: app", "name: other"))
+    errors = [str(p) for p in load_config(tmp_path).errors]
+    assert any("duplicate: also defined at" in e and "one.yaml:1" in e for e in errors), errors
+    assert any("apiVersion: image.toolkit.fluxcd.io/v1alpha1 is not supported" in e for e in errors), errors
+
+
+def test_secrets_are_checked_when_a_folder_is_given(tmp_path: Path) -> None:
+    write(tmp_path, "cfg/repo.yaml", REPO + "  secretRef:\n    name: regcred\n")
+    secrets = tmp_path / "secrets"
+    (secrets / "regcred").mkdir(parents=True)
+    errors = [str(p) for p in load_config(tmp_path / "cfg", secrets).errors]
+    assert any("spec.secretRef: secret 'regcred' has none of the keys .dockerconfigjson" in e for e in errors)
+    (secrets / "regcred" / ".dockerconfigjson").write_text('{"auths": {}}')
+    assert load_config(tmp_path / "cfg", secrets).errors == []
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("5m", 300), ("1h30m", 5400), ("500ms", 0.5), ("1m0s", 60), ("0", 0)])
+def test_go_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "m", "1x", "-1m", "5 m"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="expected a duration"):
+        parse_duration(text)
+
+
+def test_validate_command_on_examples_and_on_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "-c", str(ROOT / "policies")]) == 0
+    assert "valid" in capsys.readouterr().out
+    write(tmp_path, "p.yaml", POLICY)
+    assert main(["validate", "-c", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "ImagePolicy default/app: spec.imageRepositoryRef: ImageRepository default/app does not exist" in err

@@ -1,0 +1,1 @@
+"""The long-running service: HTTP surface (webhooks, health, metrics) and scheduling."""

@@ -1,0 +1,43 @@
+"""Notifications with Flux's `Provider` and `Alert` semantics: Slack, Microsoft Teams, Discord,
+generic and generic-hmac webhooks.
+
+    dispatcher = Dispatcher(providers, alerts)
+    dispatcher.dispatch(Event(severity="info", reason="CommitCreated", ...))   # returns at once
+    await dispatcher.drain(timeout=10)                                          # at shutdown
+"""
+
+from ._dispatch import Dispatcher, Route
+from ._factory import Notifier, notifier_for
+from ._model import (
+    AlertRule,
+    Backoff,
+    Event,
+    EventSource,
+    ImageChange,
+    NotifyConfigError,
+    NotifyError,
+    ObjectRef,
+    ProviderSettings,
+    ProviderType,
+    Severity,
+)
+from ._redact import redact_url
+
+__all__ = [
+    "AlertRule",
+    "Backoff",
+    "Dispatcher",
+    "Event",
+    "EventSource",
+    "ImageChange",
+    "Notifier",
+    "NotifyConfigError",
+    "NotifyError",
+    "ObjectRef",
+    "ProviderSettings",
+    "ProviderType",
+    "Route",
+    "Severity",
+    "notifier_for",
+    "redact_url",
+]

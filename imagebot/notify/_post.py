@@ -1,0 +1,157 @@
+"""One webhook POST with retries: the part every provider shares.
+
+Connection errors, timeouts, 429 (honouring Retry-After) and 5xx are retried with exponential
+backoff; any other status is final. Errors name the provider and the redacted URL only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from imagebot import __version__
+
+from . import _redact
+from ._model import Backoff, Event, NotifyError, ProviderSettings
+
+logger = logging.getLogger("imagebot.notify")
+
+USER_AGENT = f"imagebot/{__version__}"
+_BODY_SNIPPET = 200
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a provider posts: the exact bytes (signatures are computed over them) and headers."""
+
+    url: str = field(repr=False)
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+def json_body(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class WebhookNotifier(ABC):
+    """Base of the providers: `render` builds the request (pure), `send` posts it with retries."""
+
+    def __init__(self, settings: ProviderSettings, *, retries: int = 3, backoff: Backoff | None = None) -> None:
+        self.settings = settings
+        self.retries = max(0, retries)
+        self.backoff = backoff or Backoff()
+        self._secrets = [*settings.secrets(), *_redact.secret_parts(self.url)]
+        _redact.register_secrets(self._secrets)
+
+    @property
+    def url(self) -> str:
+        """Where this provider posts (some providers adjust the address, as Flux does for Discord)."""
+        return self.settings.address
+
+    @abstractmethod
+    def render(self, event: Event) -> Delivery: ...
+
+    def check(self, response: httpx.Response) -> None:  # noqa: B027 - optional hook, default: accept
+        """Look at a 2xx answer; providers whose API reports errors in a 200 body override this."""
+
+    def base_headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        headers.update(self.settings.headers)
+        return headers
+
+    async def send(self, event: Event) -> None:
+        """Deliver one event; raises NotifyError (with a redacted text) once retries are spent."""
+        delivery = self.render(event)
+        attempts = self.retries + 1
+        async with httpx.AsyncClient(timeout=self.settings.timeout, follow_redirects=False) as client:
+            for attempt in range(1, attempts + 1):
+                try:
+                    await self._attempt(client, delivery)
+                    return
+                except NotifyError as err:
+                    if not err.retryable or attempt == attempts:
+                        if err.retryable:
+                            plural = "s" if attempts != 1 else ""
+                            raise NotifyError(f"{err} (gave up after {attempts} attempt{plural})") from None
+                        raise
+                    wait = self.backoff.delay(attempt - 1, err.retry_after)
+                    logger.info(
+                        "notification via provider %s: attempt %d/%d failed (%s); retrying in %.2fs",
+                        self.settings.ref,
+                        attempt,
+                        attempts,
+                        err,
+                        wait,
+                    )
+                    await asyncio.sleep(wait)
+
+    async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+        where = f"{self.settings.type.value} provider {self.settings.ref} ({_redact.redact_url(delivery.url)})"
+        try:
+            response = await client.post(delivery.url, content=delivery.body, headers=dict(delivery.headers))
+        except httpx.TimeoutException:
+            raise NotifyError(f"{where}: no answer within {self.settings.timeout:g}s", retryable=True) from None
+        except httpx.TransportError as err:
+            # The class name says what happened; the text of transport errors can quote the URL.
+            raise NotifyError(
+                f"{where}: {type(err).__name__}: {self._scrub(str(err)) or 'connection failed'}", retryable=True
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as err:
+            raise NotifyError(f"{where}: {type(err).__name__}: {self._scrub(str(err))}") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            self.check(response)
+            return
+        detail = self._scrub(response.text[:_BODY_SNIPPET].strip())
+        detail = f": {detail}" if detail else ""
+        if status == 429:
+            raise NotifyError(
+                f"{where}: rate limited (HTTP 429){detail}",
+                retryable=True,
+                retry_after=_retry_after(response.headers.get("Retry-After")),
+            )
+        if status >= 500:
+            raise NotifyError(f"{where}: server error HTTP {status}{detail}", retryable=True)
+        raise NotifyError(f"{where}: HTTP {status}{detail}{_hint(status)}")
+
+    def _scrub(self, text: str) -> str:
+        return _redact.scrub(text, self._secrets)
+
+
+def _hint(status: int) -> str:
+    if status in (404, 410):
+        return "; the webhook no longer exists: update the `address` key of the Provider's secret"
+    if status in (401, 403):
+        return "; the service refused the credentials: check the `token`/`address` in the Provider's secret"
+    if status == 400:
+        return "; the service rejected the message"
+    if 300 <= status < 400:
+        return "; redirects are not followed: set the final URL as the Provider's address"
+    return ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds or as an HTTP date (RFC 9110 allows both)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,1 @@
+from tests.support.webhookreceiver import webhook_receiver  # noqa: F401

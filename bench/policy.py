@@ -1,0 +1,102 @@
+"""Benchmark of the policy engine: selection from 100,000 real-looking tags.
+
+Run: .venv/bin/python bench/policy.py   (writes bench/results/policy.txt)
+
+The tags are every tag of fixtures/tags (about 41,000 from 20 official images) plus suffixed copies
+(``-r1``, ``-main-<n>`` ...) up to 100,000. Each policy is compiled once and timed best of 5,
+in-process on one core; then ``imagebot policy eval`` is timed as a process on the same tags
+against the process's bare start-up (an empty tag list).
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from imagebot.policy import build_policy  # noqa: E402
+
+N = 100_000
+POLICIES = {
+    "semver '>=1.0.0 <100' (strict)": {"semver": ">=1.0.0 <100"},
+    "semver '*' (loose)": {"semver": "*", "strict": False},
+    "filter ^main-[0-9a-f]+-(?P<ts>[0-9]+)$ -> $ts, numerical asc": {
+        "numerical": "asc", "filter_pattern": r"^main-[0-9a-f]+-(?P<ts>[0-9]+)$", "filter_extract": "$ts",
+    },
+    "alphabetical asc": {"alphabetical": "asc"},
+    "numerical asc": {"numerical": "asc"},
+    "semver '^1' + exclusionList [^.*\\.sig$]": {"semver": "^1", "exclusions": [r"^.*\.sig$"]},
+}
+
+
+def corpus_tags() -> list[str]:
+    base = sorted({t for f in sorted((ROOT / "fixtures" / "tags").glob("*.txt")) for t in f.read_text().split()})
+    tags = list(base)
+    i = 0
+    while len(tags) < N:
+        kind = i % 4  # suffixed copies of real tags, signatures, and main-<sha>-<timestamp> builds
+        if kind == 3:
+            tags.append(f"main-{i * 2654435761 % 16**7:07x}-{1_700_000_000 + i * 37}")
+        else:
+            tags.append(base[i % len(base)] + ("-r1", ".sig", "-debug")[kind])
+        i += 1
+    return tags[:N]
+
+
+def best_of(fn, runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def cli_seconds(args: list[str], tags_file: Path, runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "imagebot", "policy", "eval", *args, "--tags-file", str(tags_file)],
+                       check=False, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    tags = corpus_tags()
+    lines = [f"policy engine benchmark: {len(tags)} tags ({len(set(tags))} distinct), best of 5, one core",
+             f"python {sys.version.split()[0]}", ""]
+    for name, kwargs in POLICIES.items():
+        policy = build_policy(**kwargs)
+        selected = policy.latest(tags)
+        seconds = best_of(lambda p=policy: p.latest(tags))
+        explain = best_of(lambda p=policy: p.explain(tags), runs=2)
+        lines.append(f"{name:<62} latest {seconds * 1000:7.1f} ms   explain {explain * 1000:7.1f} ms   -> {selected}")
+    with tempfile.TemporaryDirectory() as tmp:
+        full, empty = Path(tmp) / "tags.txt", Path(tmp) / "empty.txt"
+        full.write_text("\n".join(tags) + "\n")
+        empty.write_text("")
+        lines.append("")
+        for args in (["--semver", ">=1.0.0 <100"],
+                     ["--numerical", "asc", "--filter-pattern", r"^main-[0-9a-f]+-(?P<ts>[0-9]+)$",
+                      "--filter-extract", "$ts"]):
+            startup = cli_seconds(args, empty)
+            total = cli_seconds(args, full)
+            lines.append(f"imagebot policy eval {' '.join(args)}")
+            lines.append(f"    start-up (no tags) {startup * 1000:6.0f} ms   100k tags {total * 1000:6.0f} ms   "
+                         f"(median of 5 processes)")
+    report = "\n".join(lines) + "\n"
+    out = ROOT / "bench" / "results" / "policy.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+    sys.stdout.write(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""`imagebot policy eval`: run one ImagePolicy over a list of tags, from flags or from policy files.
+
+Exit codes: 0 a tag was selected (printed alone on stdout), 1 no tag qualifies (why on stderr),
+2 the policy (or its file) is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_SELECTED, EXIT_NONE, EXIT_INVALID = 0, 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    group = subparsers.add_parser("policy", help="evaluate image policies against tag lists")
+    group.set_defaults(handler=lambda args: _usage(group))
+    commands = group.add_subparsers(dest="policy_command", metavar="COMMAND")
+    parser = commands.add_parser(
+        "eval",
+        help="select the newest tag of a list (stdin, one a line) with a policy",
+        description="Select the newest tag with an ImagePolicy. Tags are read from stdin, one a line, or from "
+        "--tags-file. The selected tag is printed alone on stdout (exit 0); when no tag qualifies the reason "
+        "goes to stderr (exit 1); an invalid policy exits 2.",
+    )
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--semver", metavar="RANGE", help="a Masterminds semver range, e.g. '>=1.0.0 <2'")
+    kind.add_argument("--alphabetical", choices=("asc", "desc"), help="byte-wise order; asc picks the greatest")
+    kind.add_argument("--numerical", choices=("asc", "desc"), help="tags as numbers; asc picks the greatest")
+    kind.add_argument(
+        "-f", "--file", type=Path, metavar="FILE",
+        help="take the ImagePolicy (and its ImageRepository's exclusionList) from policy files",
+    )
+    parser.add_argument("--policy", metavar="[NAMESPACE/]NAME", help="with -f: which ImagePolicy, if several")
+    parser.add_argument("--loose", action="store_true", help="semver: also read 16, 3.19, 22.04 as versions")
+    parser.add_argument("--filter-pattern", metavar="RE", help="keep tags this RE2 pattern matches (unanchored)")
+    parser.add_argument("--filter-extract", metavar="EXPR", help="rank by this expansion, e.g. '$ts' or '${1}'")
+    parser.add_argument(
+        "--exclude", action="append", default=[], metavar="RE", help="drop tags matching RE (repeatable)"
+    )
+    parser.add_argument("--tags-file", type=Path, metavar="FILE", help="read tags from FILE instead of stdin")
+    parser.add_argument("--explain", action="store_true", help="list every tag with what happened to it")
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=_eval)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_INVALID
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from imagebot.policy import PolicyError
+
+    try:
+        policy = _policy_from_file(args) if args.file is not None else _policy_from_flags(args)
+    except PolicyError as err:
+        print(f"imagebot policy eval: invalid policy: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    except _Invalid as err:
+        print(f"imagebot policy eval: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        tags = _read_tags(args.tags_file)
+    except OSError as err:
+        print(f"imagebot policy eval: cannot read tags: {err}", file=sys.stderr)
+        return EXIT_INVALID
+
+    if args.explain or args.output == "json":
+        verdicts = policy.explain(tags)
+        selected = verdicts[0].tag if verdicts and verdicts[0].rank == 1 else None
+    else:
+        verdicts = None
+        selected = policy.latest(tags)
+
+    if args.output == "json":
+        import json
+
+        document = {"policy": policy.describe(), "selected": selected}
+        if args.explain:
+            document["verdicts"] = [v.as_dict() for v in verdicts]
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif args.explain:
+        _print_explanation(verdicts)
+    elif selected is not None:
+        sys.stdout.write(selected + "\n")
+
+    if selected is None:
+        print(f"imagebot policy eval: no tag qualifies ({policy.describe()}): {_why_none(policy, tags)}",
+              file=sys.stderr)
+        return EXIT_NONE
+    return EXIT_SELECTED
+
+
+class _Invalid(Exception):
+    """A usage or policy-file problem, reported on stderr with exit code 2."""
+
+
+def _policy_from_flags(args: argparse.Namespace):  # -> imagebot.policy.Policy
+    from imagebot.policy import PolicyError, build_policy
+
+    if args.policy is not None:
+        raise _Invalid("--policy selects an ImagePolicy from -f FILE; it needs -f")
+    if args.loose and args.semver is None:
+        raise PolicyError("--loose applies to --semver only")
+    return build_policy(
+        semver=args.semver,
+        strict=not args.loose,
+        alphabetical=args.alphabetical,
+        numerical=args.numerical,
+        filter_pattern=args.filter_pattern,
+        filter_extract=args.filter_extract,
+        exclusions=tuple(args.exclude),
+    )
+
+
+def _policy_from_file(args: argparse.Namespace):  # -> imagebot.policy.Policy
+    flags = [flag for flag, value in (("--loose", args.loose), ("--filter-pattern", args.filter_pattern),
+                                      ("--filter-extract", args.filter_extract), ("--exclude", args.exclude))
+             if value]
+    if flags:
+        raise _Invalid(f"{', '.join(flags)} cannot be combined with -f: the policy file defines the policy")
+    from imagebot.cli._common import secrets_dir
+    from imagebot.config import load_config
+
+    args.secrets_dir = None
+    loaded = load_config(args.file, secrets_dir(args))
+    errors = [p for p in loaded.problems if p.level == "error"]
+    unreadable = [p for p in errors if p.object is None]  # a file that does not parse
+    if unreadable:
+        raise _Invalid("invalid policy file:\n" + "\n".join(f"  {p}" for p in unreadable))
+    policies = loaded.config.policies
+    if args.policy is not None:
+        wanted = args.policy
+        policies = [p for p in policies if wanted in (p.metadata.name, _key(p))]
+        if not policies:
+            names = ", ".join(_key(p) for p in loaded.config.policies) or "none"
+            raise _Invalid(f"no ImagePolicy {wanted!r} in {args.file} (found: {names})")
+    if not policies:
+        raise _Invalid(f"no ImagePolicy in {args.file}")
+    if len(policies) > 1:
+        names = ", ".join(_key(p) for p in policies)
+        raise _Invalid(f"{args.file} holds several ImagePolicies ({names}): choose one with --policy NAME or NS/NAME")
+    policy = policies[0]
+    repository = loaded.config.repository_for(policy)
+    if repository is None:
+        print(f"imagebot policy eval: note: {_key(policy)} has no ImageRepository in {args.file}; "
+              "no exclusionList applies", file=sys.stderr)
+    # Only problems of this policy and its repository matter here; credentials play no part in selection.
+    concerned = {policy.describe(), repository.describe() if repository else None}
+    relevant = [
+        p for p in errors
+        if p.object in concerned and p.field not in ("spec.imageRepositoryRef",)
+        and "secretref" not in (p.field or "").lower()
+    ]
+    if relevant:
+        raise _Invalid("invalid policy file:\n" + "\n".join(f"  {p}" for p in relevant))
+    return policy.compile(repository)
+
+
+def _key(policy) -> str:  # an ImagePolicy
+    return f"{policy.metadata.namespace}/{policy.metadata.name}"
+
+
+def _read_tags(path: Path | None) -> list[str]:
+    if path is None:
+        text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+    else:
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
+    return [line for line in (raw.strip() for raw in text.splitlines()) if line]
+
+
+def _print_explanation(verdicts) -> None:  # list[Verdict]
+    width = max((len(v.tag) for v in verdicts), default=0)
+    lines = []
+    for v in verdicts:
+        outcome = f"{v.outcome.value} #{v.rank}" if v.outcome.value == "ranked" else v.outcome.value
+        lines.append(f"{v.tag:<{width}}  {outcome:<14}  {v.detail}".rstrip())
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+def _why_none(policy, tags: list[str]) -> str:  # an imagebot.policy.Policy
+    if not tags:
+        return "no tags were given"
+    counts: dict[str, int] = {}
+    for verdict in policy.explain(tags):
+        counts[verdict.outcome.value] = counts.get(verdict.outcome.value, 0) + 1
+    summary = ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in sorted(counts.items()))
+    return f"{len(set(tags))} distinct tags: {summary} (run with --explain for each tag)"

@@ -1,0 +1,127 @@
+"""filterTags: keep the tags a pattern matches and, with ``extract``, rank them by a part of them.
+
+The pattern is unanchored Go/RE2 syntax. ``extract`` expands as Go's ``Regexp.Expand`` does:
+``$1``, ``$name`` and ``${name}`` insert a group, ``$$`` is a ``$``; a name is the longest run of
+letters, digits and ``_`` (so ``$1x`` names a group ``1x``), a group that does not exist or did not
+take part expands to nothing, and a ``$`` that starts no name stays as it is. When several tags
+extract the same value the lexicographically smallest tag stands for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from imagebot.policy.errors import PolicyError
+from imagebot.policy.regex import GoRegexp
+
+# A compiled template: literal text, or the index of the group to insert.
+Template = tuple[str | int, ...]
+
+
+def _name_end(template: str, i: int) -> int:
+    while i < len(template) and (template[i] == "_" or template[i].isalpha() or template[i].isdecimal()):
+        i += 1
+    return i
+
+
+def compile_template(template: str, groups: int, group_names: dict[str, int]) -> Template:
+    """Resolve an extract template against a pattern's groups, following Go's Regexp.Expand."""
+    parts: list[str | int] = []
+    literal: list[str] = []
+    i = 0
+    while True:
+        dollar = template.find("$", i)
+        if dollar < 0:
+            literal.append(template[i:])
+            break
+        literal.append(template[i:dollar])
+        i = dollar + 1
+        if template.startswith("$", i):
+            literal.append("$")
+            i += 1
+            continue
+        brace = template.startswith("{", i)
+        start = i + 1 if brace else i
+        end = _name_end(template, start)
+        if end == start or (brace and not template.startswith("}", end)):
+            literal.append("$")  # malformed: the $ is plain text
+            continue
+        name = template[start:end]
+        i = end + 1 if brace else end
+        index = _group_index(name, groups, group_names)
+        if index is not None:
+            parts.append("".join(literal))
+            literal = []
+            parts.append(index)
+    parts.append("".join(literal))
+    return tuple(part for part in parts if part != "")
+
+
+def _group_index(name: str, groups: int, group_names: dict[str, int]) -> int | None:
+    # Go reads a name as a number only if it is ASCII digits, without leading zeros, of at most 9 digits.
+    if name.isascii() and name.isdigit() and (name == "0" or name[0] != "0") and len(name) <= 9:
+        number = int(name)
+        return number if number <= groups else None
+    return group_names.get(name)
+
+
+class TagFilter:
+    __slots__ = ("extract", "regexp", "template")
+
+    def __init__(self, pattern: str, extract: str | None = None) -> None:
+        self.regexp = GoRegexp(pattern, "filterTags pattern")
+        self.extract = extract or None
+        self.template = (
+            compile_template(extract, self.regexp.groups, self.regexp.group_names) if extract else None
+        )
+
+    def value(self, tag: str) -> str | None:
+        """What the tag ranks as: itself or its extracted value if the pattern matches, else None."""
+        encoded = tag.encode("utf-8", "surrogateescape")
+        spans = self.regexp.search(encoded)
+        if spans is None:
+            return None
+        if self.template is None:
+            return tag
+        return _expand(self.template, encoded, spans)
+
+    def apply(self, tags: Iterable[str]) -> dict[str, str]:
+        """The value of each matching tag mapped to the tag it came from (the smallest, on a clash)."""
+        match, anchor, template = self.regexp.raw_match, self.regexp.unanchored, self.template
+        values: dict[str, str] = {}
+        for tag in tags:
+            encoded = tag.encode("utf-8", "surrogateescape")
+            spans = match(anchor, encoded, 0, len(encoded))  # inlined GoRegexp.search: this loop is the hot path
+            if spans[0][0] < 0:
+                continue
+            value = tag if template is None else _expand(template, encoded, spans)
+            held = values.get(value)
+            if held is None or tag < held:
+                values[value] = tag
+        return values
+
+    def describe(self) -> str:
+        text = f"filter {self.regexp.pattern}"
+        return text + (f" -> {self.extract}" if self.extract else "")
+
+
+def _expand(template: Template, encoded: bytes, spans: list[tuple[int, int]]) -> str:
+    out = []
+    for part in template:
+        if part.__class__ is str:
+            out.append(part)
+        else:
+            start, end = spans[part]
+            if start >= 0:
+                out.append(encoded[start:end].decode("utf-8", "surrogateescape"))
+    return "".join(out)
+
+
+def build_filter(pattern: str | None, extract: str | None) -> TagFilter | None:
+    if pattern is None or pattern == "":
+        if extract:
+            raise PolicyError(
+                f"filterTags extract {extract!r} needs a filterTags pattern with groups to extract from"
+            )
+        return None
+    return TagFilter(pattern, extract)

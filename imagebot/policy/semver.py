@@ -1,0 +1,80 @@
+"""The semver rule: the highest version inside a Masterminds range (``policy.semver``).
+
+Strict (Flux's behaviour, the default) reads only ``[v]MAJOR.MINOR.PATCH[-pre][+build]``; loose
+(``semver.strict: false``, our extension) reads versions as Masterminds' lenient parser does, so
+``16.4``, ``3.19`` and ``22.04`` count. Equal versions (``1.0.0``, ``v1.0.0``, ``1.0.0+b``) tie,
+and the lexicographically greatest tag wins, whatever the input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from imagebot.policy.constraint import compile_constraint
+from imagebot.policy.explain import Assessment, Outcome
+from imagebot.policy.version import format_version, parse_loose, parse_strict
+
+
+class SemverRule:
+    __slots__ = ("_admits", "_parse", "constraint", "strict")
+
+    def __init__(self, range_: str, strict: bool = True) -> None:
+        self.constraint = compile_constraint(range_)
+        self.strict = strict
+        self._parse = parse_strict if strict else parse_loose
+        self._admits = self.constraint.admits
+
+    def latest(self, values: Iterable[str]) -> str | None:
+        parse, admits = self._parse, self._admits
+        best = best_tag = None
+        for tag in values:
+            version = parse(tag)
+            if version is None:
+                continue
+            # Compare first: the range is checked only for a tag that would beat the current best.
+            if best is not None and (version < best or (version == best and tag <= best_tag)):
+                continue
+            if admits(version):
+                best, best_tag = version, tag
+        return best_tag
+
+    def assess(self, values: Iterable[str]) -> Assessment:
+        qualifying = []
+        rejected: dict[str, tuple[Outcome, str]] = {}
+        for tag in values:
+            version = self._parse(tag)
+            if version is None:
+                rejected[tag] = (Outcome.NOT_A_VERSION, self._why_not_a_version(tag))
+            elif self._admits(version):
+                qualifying.append((version, tag))
+            elif version[3] == 0 and not self.constraint.prerelease:
+                rejected[tag] = (
+                    Outcome.PRERELEASE,
+                    f"{format_version(version)} is a prerelease and range {self.constraint.text!r} "
+                    "has no prerelease comparator (write e.g. '>=1.0.0-0' to include prereleases)",
+                )
+            else:
+                rejected[tag] = (Outcome.OUT_OF_RANGE, self._why_out_of_range(version))
+        qualifying.sort(reverse=True)
+        return Assessment([tag for _, tag in qualifying], rejected)
+
+    def _why_not_a_version(self, tag: str) -> str:
+        if self.strict:
+            loose = parse_loose(tag)
+            if loose is not None:
+                return (
+                    f"not strict semver; with semver.strict: false (--loose) it reads as {format_version(loose)}"
+                )
+            return "not a semver version ([v]MAJOR.MINOR.PATCH[-prerelease][+build])"
+        return "not a version (expected [v]MAJOR[.MINOR[.PATCH]][-prerelease][+build])"
+
+    def _why_out_of_range(self, version: tuple) -> str:
+        text = format_version(version)
+        groups = self.constraint.groups
+        if len(groups) == 1:
+            failing = ", ".join(c.text for c in groups[0].failing(version))
+            return f"{text} does not satisfy {failing}"
+        return f"{text} is outside {self.constraint.text!r}"
+
+    def describe(self) -> str:
+        return f"semver {self.constraint.text}" + ("" if self.strict else " (loose)")

@@ -1,0 +1,1 @@
+"""Delivering updates: git (`imagebot.delivery.git`), commit messages (`.message`), forges (`.forges`)."""

@@ -1,0 +1,178 @@
+"""A cached working copy of one branch of a remote: cloned once, fetched afterwards, reset before each use."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+
+from imagebot.delivery._auth import GitAuth, RemoteURL, auth_session, parse_remote_url
+from imagebot.delivery._gitcmd import NETWORK_TIMEOUT, GitError, GitResult, GitRunner
+
+
+@dataclass(frozen=True)
+class GitSource:
+    """A GitRepository: `url` (https, http, ssh, scp-like, file:// or a local path), a branch, credentials."""
+
+    url: str
+    branch: str
+    auth: GitAuth | None = field(default=None, repr=False)
+
+    @property
+    def remote(self) -> RemoteURL:
+        return parse_remote_url(self.url)
+
+    @property
+    def display_url(self) -> str:
+        """The URL without credentials, for messages."""
+        return self.remote.url
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        remote = self.remote
+        found = [*(self.auth.secrets if self.auth else ()), remote.password or ""]
+        return tuple(s for s in found if s)
+
+    @property
+    def cache_id(self) -> str:
+        """Stable folder name for this URL and branch: readable prefix, hash for uniqueness."""
+        url = self.display_url
+        digest = hashlib.sha256(f"{url}\n{self.branch}".encode()).hexdigest()[:16]
+        tail = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", tail).strip("-.")[:40] or "repo"
+        return f"{slug}-{digest}"
+
+
+def _shallow_unsupported(result: GitResult) -> bool:
+    # Dumb HTTP and some old servers cannot serve shallow fetches.
+    return "shallow" in result.stderr.lower() or "dumb http" in result.stderr.lower()
+
+
+@dataclass
+class Checkout:
+    """A working copy of `source.branch` in `workdir`; `head` is the commit checked out."""
+
+    source: GitSource
+    workdir: Path
+
+    @property
+    def branch(self) -> str:
+        return self.source.branch
+
+    @property
+    def head(self) -> str:
+        return git.Repo(self.workdir).head.commit.hexsha
+
+    @classmethod
+    def prepare(cls, cache_root: Path, source: GitSource) -> Checkout:
+        """Clone into `cache_root/<stable id>`, or fetch if already there; reset the tree to the remote branch."""
+        _check_branch_name(source.branch)
+        workdir = Path(cache_root) / source.cache_id
+        checkout = cls(source, workdir)
+        if checkout._usable_cache():
+            checkout.refresh()
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.parent.mkdir(parents=True, exist_ok=True)
+            checkout._clone()
+            checkout._reset()
+        return checkout
+
+    def refresh(self) -> str:
+        """Fetch the branch and reset the working tree to it, dropping local commits and edits."""
+        self.fetch_branch(self.branch)
+        self._reset()
+        return self.head
+
+    # -- operations deliver() builds on ---------------------------------------------------------
+
+    def git(self, *args: str, check: bool = True, stdin: str | None = None,
+            config: dict[str, str] | None = None, env: dict[str, str] | None = None) -> GitResult:
+        """A local git command in the working copy."""
+        runner = GitRunner(self.workdir, dict(env or {}), dict(config or {}), self.source.secrets)
+        return runner.run(*args, check=check, stdin=stdin)
+
+    @contextmanager
+    def network(self) -> Iterator[GitRunner]:
+        """A runner whose commands may talk to the remote, with the source's credentials in place."""
+        with auth_session(self.source.remote, self.source.auth) as auth:
+            yield GitRunner(self.workdir, dict(auth.env), {}, (*self.source.secrets, *auth.secrets))
+
+    def fetch_branch(self, branch: str) -> str:
+        """Fetch `branch` into refs/remotes/origin/<branch> (shallow where the server allows); its sha."""
+        refspec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+        what = f"git fetch {branch} from {self.source.display_url}"
+        with self.network() as runner:
+            result = runner.run("fetch", "--depth=1", "--no-tags", "origin", refspec,
+                                check=False, timeout=NETWORK_TIMEOUT, what=what)
+            if result.status != 0 and _shallow_unsupported(result):
+                result = runner.run("fetch", "--no-tags", "origin", refspec,
+                                    check=False, timeout=NETWORK_TIMEOUT, what=what)
+            if result.status != 0:
+                if "couldn't find remote ref" in result.stderr:
+                    raise GitError(f"branch {branch!r} not found at {self.source.display_url}")
+                raise runner.error(what, result)
+        return self.git("rev-parse", f"refs/remotes/origin/{branch}").stdout.strip()
+
+    def remote_branch_sha(self, branch: str) -> str | None:
+        """The sha `branch` has on the remote now, or None when it does not exist."""
+        with self.network() as runner:
+            out = runner.run("ls-remote", "--heads", "origin", f"refs/heads/{branch}",
+                             timeout=NETWORK_TIMEOUT, what=f"git ls-remote {self.source.display_url}").stdout
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{branch}":
+                return sha
+        return None
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _usable_cache(self) -> bool:
+        try:
+            repo = git.Repo(self.workdir)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            return False
+        with repo:
+            if repo.working_tree_dir is None or Path(repo.working_tree_dir) != self.workdir.resolve():
+                return False
+            try:
+                return repo.remotes.origin.url == self.source.display_url
+            except (AttributeError, IndexError, ValueError):
+                return False
+
+    def _clone(self) -> None:
+        url, branch = self.source.display_url, self.branch
+        what = f"git clone {url} (branch {branch})"
+        base = ("clone", "--single-branch", "--branch", branch, "--no-tags")
+        with auth_session(self.source.remote, self.source.auth) as auth:
+            runner = GitRunner(None, dict(auth.env), {}, (*self.source.secrets, *auth.secrets))
+            result = runner.run(*base, "--depth=1", "--", url, str(self.workdir),
+                                check=False, timeout=NETWORK_TIMEOUT, what=what)
+            if result.status != 0 and _shallow_unsupported(result):
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                result = runner.run(*base, "--", url, str(self.workdir),
+                                    check=False, timeout=NETWORK_TIMEOUT, what=what)
+            if result.status != 0:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                if "not found in upstream" in result.stderr:
+                    raise GitError(f"branch {branch!r} not found at {url}")
+                raise runner.error(what, result)
+
+    def _reset(self) -> None:
+        self.git("checkout", "--quiet", "--force", "-B", self.branch, f"refs/remotes/origin/{self.branch}")
+        self.git("reset", "--quiet", "--hard", f"refs/remotes/origin/{self.branch}")
+        self.git("clean", "-ffdxq")
+
+
+def _check_branch_name(branch: str) -> None:
+    if not branch or branch.startswith("-"):
+        raise GitError(f"invalid branch name {branch!r}")
+    check = GitRunner().run("check-ref-format", "--branch", branch, check=False)
+    if check.status != 0:
+        raise GitError(f"invalid branch name {branch!r}")

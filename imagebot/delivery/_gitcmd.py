@@ -1,0 +1,126 @@
+"""Running `git` with a controlled environment, and turning its failures into safe, actionable errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Network operations get a generous bound; local ones are quick.
+NETWORK_TIMEOUT = 300.0
+LOCAL_TIMEOUT = 60.0
+
+# Variables that would point git at another repository (set when running inside a git hook).
+_REPO_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_CONFIG"})
+
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]*)@")
+# Lines of git's stderr that say nothing about the failure.
+_NOISE = ("hint:", "Cloning into", "error: unable to read askpass response")
+
+
+class GitError(Exception):
+    """A git operation failed. The text never holds credentials."""
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove `user:pass@` from URLs and every literal secret from `text`."""
+    text = _URL_USERINFO.sub(_scrub_userinfo, text)
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _scrub_userinfo(m: re.Match[str]) -> str:
+    # An ssh user name (git@) is an address, not a secret; anything else (user:pass, a token) is hidden.
+    if m.group("scheme").startswith(("ssh", "git+ssh")) and ":" not in m.group("userinfo"):
+        return m.group(0)
+    return m.group("scheme") + "***@"
+
+
+def config_env(pairs: Mapping[str, str]) -> dict[str, str]:
+    """Pass git configuration through the environment (never argv, never .git/config)."""
+    env = {"GIT_CONFIG_COUNT": str(len(pairs))}
+    for i, (key, value) in enumerate(pairs.items()):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    return env
+
+
+@dataclass(frozen=True)
+class GitResult:
+    status: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class GitRunner:
+    """Runs git in `cwd` with extra environment; `secrets` are scrubbed from any error text."""
+
+    cwd: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        timeout: float = LOCAL_TIMEOUT,
+        what: str | None = None,
+    ) -> GitResult:
+        inherited = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
+        env = {**inherited, "LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0", **self.env}
+        # Credential helpers could store a password we hand over, so none run; an empty value resets the list.
+        env.update(config_env({"credential.helper": "", **self.config}))
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=self.cwd, env=env, input=stdin, capture_output=True, text=True,
+                timeout=timeout, check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise GitError(f"{what or 'git ' + args[0]} timed out after {timeout:.0f} s") from exc
+        result = GitResult(proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise self.error(what or f"git {args[0]}", result)
+        return result
+
+    def error(self, what: str, result: GitResult) -> GitError:
+        detail = _last_lines(result.stderr or result.stdout)
+        text = f"{what} failed: {detail}" if detail else f"{what} failed (exit {result.status})"
+        hint = hint_for(result.stderr)
+        if hint:
+            text += f" ({hint})"
+        return GitError(scrub(text, self.secrets))
+
+
+def _last_lines(text: str, keep: int = 6) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.startswith(_NOISE)]
+    return " | ".join(lines[-keep:])
+
+
+_HINTS: Sequence[tuple[str, str]] = (
+    ("Authentication failed", "check the username and password/token in the GitRepository's secret"),
+    ("could not read Username", "the remote wants credentials: set username/password in the secret"),
+    ("could not read Password", "the remote wants a password: set password in the secret"),
+    ("Permission denied (publickey", "check the identity in the secret and that the remote accepts its key"),
+    ("Host key verification failed", "add the server's key to known_hosts in the secret"),
+    ("Could not resolve host", "check the repository URL and DNS"),
+    ("Connection refused", "check the repository URL and that the server is running"),
+    ("not found in upstream", "check the branch name (spec.ref.branch / git.checkout.ref.branch)"),
+    ("does not appear to be a git repository", "check the repository URL"),
+    ("Repository not found", "check the repository URL and the credentials' access"),
+    ("does not support push options", "the server does not accept push options: remove git.push.options"),
+    ("gpg failed to sign", "check git.asc and the passphrase in the signing key secret"),
+)
+
+
+def hint_for(stderr: str) -> str | None:
+    for needle, hint in _HINTS:
+        if needle in stderr:
+            return hint
+    return None

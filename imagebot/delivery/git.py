@@ -1,0 +1,23 @@
+"""Git delivery: a cached checkout of a GitRepository, one commit per delivery, pushes that never clobber.
+
+    checkout = Checkout.prepare(state_dir / "git", GitSource(url, branch, GitAuth(...)))
+    outcome = deliver(checkout, apply=edit_files, message=render, author=Author("imagebot", "bot@x"))
+"""
+
+from imagebot.delivery._auth import GitAuth
+from imagebot.delivery._checkout import Checkout, GitSource
+from imagebot.delivery._gitcmd import GitError, scrub
+from imagebot.delivery._push import Author, PushOutcome, deliver
+from imagebot.delivery._signing import Signing
+
+__all__ = [
+    "Author",
+    "Checkout",
+    "GitAuth",
+    "GitError",
+    "GitSource",
+    "PushOutcome",
+    "Signing",
+    "deliver",
+    "scrub",
+]

@@ -1,0 +1,161 @@
+"""Commit messages: Jinja2 over Flux's template data, Go syntax caught with a translation, the default."""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+
+from imagebot.delivery.message import (
+    AutomationObject,
+    ChangeRecord,
+    MessageTemplateError,
+    default_message,
+    go_syntax,
+    go_to_jinja,
+    render_message,
+    render_template,
+    template_data,
+)
+
+AUTOMATION = AutomationObject("flux-system", "apps")
+CHANGES = [
+    ChangeRecord("apps/app/deployment.yaml", "Deployment", "default", "app",
+                 "ghcr.io/example/app:1.2.3", "ghcr.io/example/app:1.3.0", "flux-system:app"),
+    ChangeRecord("apps/web/release.yaml", "HelmRelease", "web", "web", "2.0.1", "2.1.0", "flux-system:web:tag"),
+    ChangeRecord("apps/web/release.yaml", "HelmRelease", "web", "web", "sha256:" + "a" * 64,
+                 "sha256:" + "b" * 64, "flux-system:web:digest"),
+]
+
+# Flux's documented example template, in Jinja2.
+FLUX_EXAMPLE_JINJA = """Automated image update by {{ AutomationObject.Namespace }}/{{ AutomationObject.Name }}
+
+Files:
+{% for file in Changed.FileChanges -%}
+- {{ file }}
+{% endfor %}
+Objects:
+{% for object, changes in Changed.Objects.items() -%}
+- {{ object.Kind }} {{ object.Name }}
+{%- for change in changes %}
+  - {{ change.OldValue }} -> {{ change.NewValue }} ({{ change.Setter }})
+{%- endfor %}
+{% endfor -%}
+cluster: {{ Values.cluster }}
+"""
+
+
+def test_jinja_template_over_flux_data() -> None:
+    text = render_message(CHANGES, AUTOMATION, template=FLUX_EXAMPLE_JINJA, values={"cluster": "prod-eu"})
+    assert text.startswith("Automated image update by flux-system/apps\n\nFiles:\n"
+                           "- apps/app/deployment.yaml\n- apps/web/release.yaml\n")
+    assert "- Deployment app\n  - ghcr.io/example/app:1.2.3 -> ghcr.io/example/app:1.3.0 (flux-system:app)" in text
+    assert "- HelmRelease web\n  - 2.0.1 -> 2.1.0 (flux-system:web:tag)\n  - sha256:aaa" in text
+    assert text.endswith("cluster: prod-eu\n")
+
+
+def test_changes_and_file_changes_shapes() -> None:
+    data = template_data(CHANGES, AUTOMATION)
+    assert [c.NewValue for c in data.Changed.Changes] == ["ghcr.io/example/app:1.3.0", "2.1.0", "sha256:" + "b" * 64]
+    web = data.Changed.FileChanges["apps/web/release.yaml"]
+    (obj,) = web.keys()
+    assert str(obj) == "HelmRelease/web/web" and len(web[obj]) == 2
+    assert render_template("{{ Changed.Changes|length }} {{ Changed.Changes[0] }}", data) == (
+        "3 ghcr.io/example/app:1.2.3 -> ghcr.io/example/app:1.3.0"
+    )
+
+
+def test_go_template_gets_an_error_with_its_jinja_equivalent() -> None:
+    go = "Update\n{{ range .Changed.Changes }}- {{ .OldValue }} -> {{ .NewValue }}\n{{ end }}"
+    with pytest.raises(MessageTemplateError) as err:
+        render_message(CHANGES, AUTOMATION, template=go)
+    text = str(err.value)
+    assert "Go template syntax" in text and "{{ range .Changed.Changes }}" in text
+    assert "{% for change in Changed.Changes %}- {{ change.OldValue }} -> {{ change.NewValue }}" in text
+    assert "{% endfor %}" in text
+
+
+def test_go_translation_of_flux_example_renders() -> None:
+    go = (
+        "Automated image update by {{ .AutomationObject.Name }}\n"
+        "{{/* files */}}"
+        "{{ range $filename, $_ := .Changed.FileChanges -}}\n- {{ $filename }}\n{{ end -}}\n"
+        "{{ range $resource, $changes := .Changed.Objects -}}\n"
+        "- {{ $resource.Kind }} {{ $resource.Name }}\n"
+        "{{- range $_, $change := $changes }}\n  - {{ $change.OldValue }} -> {{ $change.NewValue }}\n{{ end -}}\n"
+        "{{ end -}}\n"
+        "{{ if .Values.env }}env={{ .Values.env }}{{ else }}no env{{ end }}\n"
+    )
+    jinja = go_to_jinja(go)
+    assert go_syntax(jinja) is None
+    text = render_template(jinja, template_data(CHANGES, AUTOMATION, {"env": "prod"}))
+    assert text.startswith("Automated image update by apps\n- apps/app/deployment.yaml\n- apps/web/release.yaml\n")
+    assert "- Deployment app\n  - ghcr.io/example/app:1.2.3 -> ghcr.io/example/app:1.3.0\n" in text
+    assert text.endswith("env=prod\n")
+
+
+@pytest.mark.parametrize("template", [
+    "{{ .AutomationObject.Name }}",
+    "{{- if .Changed.Changes }}x{{ end }}",
+    "{{ with .Values }}y{{ end }}",
+    "{{ $x := 1 }}",
+    "{{/* comment */}}",
+])
+def test_go_constructs_are_detected(template: str) -> None:
+    assert go_syntax(template) is not None
+
+
+@pytest.mark.parametrize("template", [
+    "{{ AutomationObject.Name }}",
+    "{% if Changed.Changes %}x{% endif %}",
+    "{% for i in range(3) %}{{ i }}{% endfor %}",
+    "{{ range(2)|list }}",
+    "plain text",
+])
+def test_jinja_is_not_mistaken_for_go(template: str) -> None:
+    assert go_syntax(template) is None
+
+
+def test_unknown_name_says_what_is_available() -> None:
+    with pytest.raises(MessageTemplateError, match=r"Changed\.FileChanges") as err:
+        render_message(CHANGES, AUTOMATION, template="{{ Values.missing }}")
+    assert "missing" in str(err.value)
+
+
+def test_syntax_error_names_the_line() -> None:
+    with pytest.raises(MessageTemplateError, match="line 2"):
+        render_message(CHANGES, AUTOMATION, template="ok\n{% for x in %}")
+
+
+def test_templates_are_sandboxed() -> None:
+    with pytest.raises(MessageTemplateError):
+        render_message(CHANGES, AUTOMATION, template="{{ Values.update({'a': 1}) }}")
+    with pytest.raises((MessageTemplateError, jinja2.exceptions.SecurityError)):
+        render_message(CHANGES, AUTOMATION, template="{{ ''.__class__.__mro__ }}")
+
+
+def test_default_message_names_every_change_grouped_by_file() -> None:
+    text = render_message(CHANGES, AUTOMATION)
+    subject, blank, *body = text.splitlines()
+    assert subject == "Update 3 images in apps/: app 1.2.3 -> 1.3.0, and 2 more"  # 72 columns at most
+    assert len(subject) <= 72 and blank == ""
+    assert body == [
+        "apps/app/deployment.yaml",
+        "- Deployment default/app: ghcr.io/example/app:1.2.3 -> ghcr.io/example/app:1.3.0 (flux-system:app)",
+        "",
+        "apps/web/release.yaml",
+        "- HelmRelease web/web: 2.0.1 -> 2.1.0 (flux-system:web:tag)",
+        f"- HelmRelease web/web: sha256:{'a' * 64} -> sha256:{'b' * 64} (flux-system:web:digest)",
+    ]
+
+
+def test_default_subject_for_one_change_at_the_top_level() -> None:
+    one = [ChangeRecord("deploy.yaml", "Deployment", "", "api", "nginx:1.25", "nginx:1.27", "ns:nginx")]
+    assert default_message(one).splitlines()[0] == "Update 1 image: nginx 1.25 -> 1.27"
+
+
+def test_default_subject_dedupes_the_same_bump_in_several_files() -> None:
+    twice = [ChangeRecord(f"clusters/{env}/app.yaml", "Deployment", env, "app", "app:1", "app:2", "x:app")
+             for env in ("prod", "staging")]
+    text = default_message(twice)
+    assert text.splitlines()[0] == "Update 1 image in clusters/: app 1 -> 2"
+    assert text.count("app:1 -> app:2") == 2

@@ -1,0 +1,145 @@
+"""HTTP plumbing shared by the forge clients: one short-lived httpx client per call, errors mapped
+to messages that say what failed and what to do, and the token kept out of every message."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class ForgeError(Exception):
+    """A forge call failed; the message names the forge, the action and what to do about it."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# What each forge needs from a token, for the 403 message.
+_SCOPES = {
+    "GitHub": "a classic token with the `repo` scope, or a fine-grained token with "
+    "'Pull requests: write' and 'Issues: write' on this repository",
+    "GitLab": "the `api` scope and at least the Developer role in the project",
+    "Gitea": "the `write:repository` and `write:issue` scopes and write access to the repository",
+}
+
+
+class ForgeClient:
+    """Sends JSON requests to one forge API and turns failures into ForgeError."""
+
+    def __init__(
+        self,
+        *,
+        forge: str,
+        api_url: str,
+        repository: str,
+        token: str,
+        headers: Mapping[str, str],
+        ca_file: Path | None = None,
+    ) -> None:
+        self.forge = forge
+        self.api_url = api_url.rstrip("/")
+        self.repository = repository
+        self._token = token
+        self._headers = dict(headers)
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else True
+        )
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> ForgeClient:
+        self._client = httpx.AsyncClient(
+            base_url=self.api_url, headers=self._headers, verify=self._verify, timeout=_TIMEOUT
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one request; return the decoded JSON body (None when empty)."""
+        assert self._client is not None, "use ForgeClient as an async context manager"
+        try:
+            response = await self._client.request(method, path, params=params, json=json)
+        except httpx.HTTPError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                hint = "its TLS certificate is not trusted; give the CA certificate that signed it (ca_file)."
+            else:
+                hint = "check the pull request `url` (API base) and that the host is reachable."
+            raise ForgeError(
+                self._scrub(f"{self.forge}: could not {action}: {type(exc).__name__} talking to {self.api_url}: {hint}")
+            ) from None
+        if response.is_success:
+            return response.json() if response.content else None
+        raise self._error(response, action)
+
+    def _error(self, response: httpx.Response, action: str) -> ForgeError:
+        status = response.status_code
+        detail = _message(response)
+        what = f"{self.forge}: could not {action} in {self.repository} (HTTP {status})"
+        if status == 401:
+            hint = (
+                "the token was rejected: it is invalid, expired or revoked. "
+                "Put a valid token in the secret's `token` key."
+            )
+        elif status == 403:
+            hint = f"the token lacks the permission for this. It needs {_SCOPES.get(self.forge, 'write access')}."
+            if detail:
+                hint += f" The forge said: {detail}"
+        elif status == 404:
+            hint = (
+                f"repository {self.repository} not found at {self.api_url}, or the token has no access to it. "
+                "Check the GitRepository URL, the pull request `url` and the token's access."
+            )
+        elif status in (400, 409, 422):
+            hint = f"the forge refused the request: {detail or response.reason_phrase}"
+        else:
+            hint = f"{detail or response.reason_phrase}"
+        return ForgeError(self._scrub(f"{what}: {hint}"), status=status)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+
+def _message(response: httpx.Response) -> str:
+    """The forge's own explanation, from the JSON error body the three forges send."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300]
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    parts: list[str] = []
+    for key in ("message", "error", "errors"):
+        value = body.get(key)
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, list):
+            parts.extend(_error_item(item) for item in value)
+        elif isinstance(value, dict):
+            parts.extend(f"{k}: {v}" for k, v in value.items())
+    return "; ".join(p for p in parts if p)[:500]
+
+
+def _error_item(item: Any) -> str:
+    if isinstance(item, dict):
+        if "message" in item:
+            return str(item["message"])
+        return ", ".join(f"{k}={v}" for k, v in item.items())
+    return str(item)

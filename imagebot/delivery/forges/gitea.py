@@ -1,0 +1,122 @@
+"""Gitea and Forgejo: the pulls API (v1). Their list endpoint has no head/base filter, and labels
+are added by ID, so both are looked up page by page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from imagebot.delivery.forges import PullRequest, PullRequestRequest
+from imagebot.delivery.forges._http import ForgeClient
+from imagebot.delivery.forges._repo_url import RepositoryLocation
+
+log = logging.getLogger(__name__)
+
+_PAGE = 50
+_MAX_PAGES = 40  # 2,000 open pull requests or labels: far past any repository this bot serves
+
+
+class Gitea:
+    def __init__(self, location: RepositoryLocation, *, api_url: str, token: str, ca_file: Path | None) -> None:
+        self.location = location
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self._ca_file = ca_file
+
+    def _client(self) -> ForgeClient:
+        return ForgeClient(
+            forge="Gitea",
+            api_url=self.api_url,
+            repository=self.location.path,
+            token=self._token,
+            headers={"Authorization": f"token {self._token}", "Accept": "application/json", "User-Agent": "imagebot"},
+            ca_file=self._ca_file,
+        )
+
+    async def upsert_pull_request(self, req: PullRequestRequest) -> PullRequest:
+        repo = f"/repos/{self.location.path}"
+        async with self._client() as client:
+            existing = None
+            async for pr in _pages(client, f"{repo}/pulls", {"state": "open"}, "list open pull requests"):
+                if _ref(pr, "head") == req.head and _ref(pr, "base") == req.base and self._same_repo(pr):
+                    existing = pr
+                    break
+            if existing is not None:
+                number = int(existing["number"])
+                pr = await client.call(
+                    "PATCH",
+                    f"{repo}/pulls/{number}",
+                    action=f"update pull request #{number}",
+                    json={"title": req.title, "body": req.body},
+                )
+            else:
+                pr = await client.call(
+                    "POST",
+                    f"{repo}/pulls",
+                    action=f"open a pull request from {req.head} into {req.base}",
+                    json={"head": req.head, "base": req.base, "title": req.title, "body": req.body},
+                )
+                number = int(pr["number"])
+            if req.labels:
+                await self._add_labels(client, number, req.labels)
+            users = [r.removeprefix("@") for r in req.reviewers if "/" not in r]
+            teams = [r.split("/", 1)[1] for r in req.reviewers if "/" in r]
+            if users or teams:
+                payload: dict[str, list[str]] = {}
+                if users:
+                    payload["reviewers"] = users
+                if teams:
+                    payload["team_reviewers"] = teams
+                await client.call(
+                    "POST",
+                    f"{repo}/pulls/{number}/requested_reviewers",
+                    action=f"request reviewers on pull request #{number}",
+                    json=payload,
+                )
+        log.info("Gitea: %s pull request #%d %s", "updated" if existing else "opened", number, pr["html_url"])
+        return PullRequest(url=pr["html_url"], number=number, created=existing is None)
+
+    def _same_repo(self, pr: dict[str, Any]) -> bool:
+        """A fork's branch of the same name is someone else's pull request."""
+        repo = (pr.get("head") or {}).get("repo")
+        if not isinstance(repo, dict) or not repo.get("full_name"):
+            return True
+        return str(repo["full_name"]).lower() == self.location.path.lower()
+
+    async def _add_labels(self, client: ForgeClient, number: int, names: Any) -> None:
+        repo = f"/repos/{self.location.path}"
+        ids: dict[str, int] = {}
+        async for label in _pages(client, f"{repo}/labels", {}, "list the repository's labels"):
+            ids.setdefault(str(label.get("name")), int(label["id"]))
+        missing = [n for n in names if n not in ids]
+        if missing:
+            # The pull request is the point; a missing label should not undo it.
+            log.warning(
+                "Gitea: labels %s do not exist in %s and were not added; create them in the repository",
+                ", ".join(missing),
+                self.location.path,
+            )
+        wanted = [ids[n] for n in names if n in ids]
+        if wanted:
+            await client.call(
+                "POST",
+                f"{repo}/issues/{number}/labels",
+                action=f"add labels to pull request #{number}",
+                json={"labels": wanted},
+            )
+
+
+async def _pages(client: ForgeClient, path: str, params: dict[str, Any], action: str) -> AsyncIterator[dict[str, Any]]:
+    for page in range(1, _MAX_PAGES + 1):
+        items = await client.call("GET", path, action=action, params={**params, "page": page, "limit": _PAGE})
+        for item in items or []:
+            yield item
+        if not items or len(items) < _PAGE:
+            return
+
+
+def _ref(pr: dict[str, Any], side: str) -> str | None:
+    branch = pr.get(side)
+    return branch.get("ref") if isinstance(branch, dict) else None

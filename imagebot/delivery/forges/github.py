@@ -1,0 +1,104 @@
+"""GitHub (and GitHub Enterprise Server at https://HOST/api/v3): the REST pulls API."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from imagebot.delivery.forges import PullRequest, PullRequestRequest
+from imagebot.delivery.forges._http import ForgeClient
+from imagebot.delivery.forges._repo_url import RepositoryLocation
+
+log = logging.getLogger(__name__)
+
+
+class GitHub:
+    def __init__(self, location: RepositoryLocation, *, api_url: str, token: str, ca_file: Path | None) -> None:
+        self.location = location
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self._ca_file = ca_file
+
+    def _client(self) -> ForgeClient:
+        return ForgeClient(
+            forge="GitHub",
+            api_url=self.api_url,
+            repository=self.location.path,
+            token=self._token,
+            headers={
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+                "Authorization": f"Bearer {self._token}",
+                "User-Agent": "imagebot",
+            },
+            ca_file=self._ca_file,
+        )
+
+    async def upsert_pull_request(self, req: PullRequestRequest) -> PullRequest:
+        repo = f"/repos/{self.location.path}"
+        async with self._client() as client:
+            # GitHub filters by head only as "owner:branch"; same-repository branches are ours.
+            found = await client.call(
+                "GET",
+                f"{repo}/pulls",
+                action=f"list open pull requests from {req.head}",
+                params={
+                    "head": f"{self.location.owner}:{req.head}",
+                    "base": req.base,
+                    "state": "open",
+                    "per_page": 100,
+                },
+            )
+            existing: dict[str, Any] | None = found[0] if found else None
+            if existing is not None:
+                number = int(existing["number"])
+                pr = await client.call(
+                    "PATCH",
+                    f"{repo}/pulls/{number}",
+                    action=f"update pull request #{number}",
+                    json={"title": req.title, "body": req.body},
+                )
+            else:
+                pr = await client.call(
+                    "POST",
+                    f"{repo}/pulls",
+                    action=f"open a pull request from {req.head} into {req.base}",
+                    json={"title": req.title, "head": req.head, "base": req.base, "body": req.body},
+                )
+                number = int(pr["number"])
+            if req.labels:
+                await client.call(
+                    "POST",
+                    f"{repo}/issues/{number}/labels",
+                    action=f"add labels to pull request #{number}",
+                    json={"labels": list(req.labels)},
+                )
+            users, teams = _split_reviewers(req.reviewers)
+            if users or teams:
+                payload: dict[str, list[str]] = {}
+                if users:
+                    payload["reviewers"] = users
+                if teams:
+                    payload["team_reviewers"] = teams
+                await client.call(
+                    "POST",
+                    f"{repo}/pulls/{number}/requested_reviewers",
+                    action=f"request reviewers on pull request #{number}",
+                    json=payload,
+                )
+        log.info("GitHub: %s pull request #%d %s", "updated" if existing else "opened", number, pr["html_url"])
+        return PullRequest(url=pr["html_url"], number=number, created=existing is None)
+
+
+def _split_reviewers(reviewers: Any) -> tuple[list[str], list[str]]:
+    """`org/team` (or `@org/team`) names a team, anything else a user login."""
+    users: list[str] = []
+    teams: list[str] = []
+    for reviewer in reviewers:
+        name = reviewer.removeprefix("@")
+        if "/" in name:
+            teams.append(name.split("/", 1)[1])
+        else:
+            users.append(name)
+    return users, teams

@@ -1,4 +1,4 @@
-"""Keeping webhook URLs and tokens out of logs and exception text.
+"""Keeping secrets (webhook URLs, tokens, passwords) out of logs and exception text.
 
 A webhook URL is itself the credential (Slack, Teams, Discord put the secret in the path), so
 anything a notifier says about where it posts goes through `redact_url`, and every text that might
@@ -93,3 +93,14 @@ class _ScrubFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+class RedactingFilter(logging.Filter):
+    """Scrubs every registered secret from a record's message: put on the handlers of the process."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _ScrubFilter().filter(record)
+
+
+def install_redaction(handler: logging.Handler) -> None:
+    handler.addFilter(RedactingFilter())

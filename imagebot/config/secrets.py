@@ -28,7 +28,7 @@ class SecretStore:
             )
         path = self.root / name / key
         try:
-            return path.read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             folder = self.root / name
             if not folder.is_dir():
@@ -36,9 +36,25 @@ class SecretStore:
             raise SecretError(f"secret '{name}' has no key '{key}': expected a file {path}") from None
         except OSError as err:
             raise SecretError(f"secret '{name}' key '{key}' cannot be read: {err.strerror}") from None
+        _remember(key, data)
+        return data
 
     def read_optional(self, name: str, key: str) -> bytes | None:
         return self.read(name, key) if self.has(name, key) else None
 
     def read_text(self, name: str, key: str) -> str:
         return self.read(name, key).decode("utf-8").strip()
+
+
+# Keys whose values are not secret: scrubbing them from logs would only hide useful context.
+_PUBLIC_KEYS = {"username", "known_hosts", "ca.crt", "tls.crt", "caFile"}
+
+
+def _remember(key: str, data: bytes) -> None:
+    """Every secret value read is registered so that no log line can carry it."""
+    if key in _PUBLIC_KEYS:
+        return
+    from imagebot.redact import register_secrets
+
+    text = data.decode("utf-8", "replace").strip()
+    register_secrets([text, *(line.strip() for line in text.splitlines() if len(line.strip()) >= 8)])

@@ -6,6 +6,8 @@ generic and generic-hmac webhooks.
     await dispatcher.drain(timeout=10)                                          # at shutdown
 """
 
+from imagebot.redact import redact_url
+
 from ._dispatch import Dispatcher, Route
 from ._factory import Notifier, notifier_for
 from ._model import (
@@ -21,7 +23,6 @@ from ._model import (
     ProviderType,
     Severity,
 )
-from ._redact import redact_url
 
 __all__ = [
     "AlertRule",

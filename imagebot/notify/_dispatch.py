@@ -11,7 +11,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import _redact
+from imagebot import redact as _redact
+
 from ._factory import Notifier, notifier_for
 from ._model import AlertRule, Backoff, Event, NotifyConfigError, NotifyError, ProviderSettings
 from ._text import SUMMARY_KEY

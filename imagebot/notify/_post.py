@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from imagebot import __version__
+from imagebot import redact as _redact
 
-from . import _redact
 from ._model import Backoff, Event, NotifyError, ProviderSettings
 
 logger = logging.getLogger("imagebot.notify")

@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from . import _redact
+from imagebot import redact as _redact
+
 from ._model import Event, NotifyError, Severity
 from ._post import Delivery, WebhookNotifier, json_body
 from ._text import facts, title, truncate

@@ -74,7 +74,10 @@ async def _with_progress(scanner: Any, client: Any, *, enabled: bool) -> ScanRep
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal:  # piped: don't fold image references at 80 columns
+        console.width = 200
+    return console
 
 
 def print_report(report: ScanReport) -> None:
@@ -88,13 +91,15 @@ def print_report(report: ScanReport) -> None:
         status = "suspended" if r.suspended else ("ok" if r.error is None else f"[red]{r.error}[/red]")
         repos.add_row(r.repository.key, r.repository.spec.image, str(r.tags), status)
     policies = Table(title="Image policies", title_justify="left")
-    for col in ("policy", "latest", "digest", "status"):
+    for col in ("policy", "image", "latest tag", "digest", "status"):
         policies.add_column(col, overflow="fold")
     for p in report.policies:
-        latest = f"{p.latest.name}:{p.latest.tag}" if p.latest else "-"
-        digest = p.latest.digest if p.latest and p.latest.digest else "-"
         status = "ok" if p.error is None else f"[red]{p.error}[/red]"
-        policies.add_row(p.policy.key, latest, digest, status)
+        if p.latest is None:
+            policies.add_row(p.policy.key, "-", "-", "-", status)
+            continue
+        digest = p.latest.digest[:19] + "…" if p.latest.digest else "-"
+        policies.add_row(p.policy.key, p.latest.name, p.latest.tag, digest, status)
     console.print(repos)
     console.print(policies)
     console.print(f"{len(report.repositories)} repositories, {len(report.policies)} policies, "

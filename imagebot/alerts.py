@@ -1,0 +1,61 @@
+"""Flux Provider and Alert objects -> notify settings, with secrets resolved; events of a cycle."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagebot.config import Config, SecretStore
+
+if TYPE_CHECKING:
+    from imagebot.notify import AlertRule, Dispatcher, ProviderSettings
+
+
+def provider_settings(config: Config, secrets: SecretStore) -> list[ProviderSettings]:
+    """Each Provider with its `address`, `headers` and `token` read from its secret, as Flux does."""
+    from ruamel.yaml import YAML
+
+    from imagebot.notify import ProviderSettings
+
+    settings = []
+    for provider in config.providers:
+        spec = provider.spec
+        address, headers, token = spec.address, {}, None
+        if spec.secret_ref:
+            name = spec.secret_ref.name
+            if secrets.has(name, "address"):
+                address = secrets.read_text(name, "address")
+            if secrets.has(name, "headers"):
+                loaded = YAML(typ="safe").load(secrets.read(name, "headers")) or {}
+                headers = {str(k): str(v) for k, v in dict(loaded).items()}
+            if secrets.has(name, "token"):
+                token = secrets.read_text(name, "token")
+        settings.append(ProviderSettings(
+            name=provider.metadata.name, namespace=provider.metadata.namespace, type=spec.type,
+            address=address or "", channel=spec.channel, username=spec.username, headers=headers,
+            hmac_key=token.encode() if spec.type == "generic-hmac" and token else None,
+            token=token if spec.type != "generic-hmac" else None,
+            timeout=spec.timeout or 15.0, suspend=spec.suspend,
+        ))
+    return settings
+
+
+def alert_rules(config: Config) -> list[AlertRule]:
+    from imagebot.notify import AlertRule
+
+    return [
+        AlertRule(
+            name=alert.metadata.name, namespace=alert.metadata.namespace, provider=alert.spec.provider_ref.name,
+            event_severity=alert.spec.event_severity,
+            event_sources=[(s.kind, s.name, s.namespace) for s in alert.spec.event_sources],
+            inclusion_list=alert.spec.inclusion_list, exclusion_list=alert.spec.exclusion_list,
+            summary=alert.spec.summary, suspend=alert.spec.suspend,
+        )
+        for alert in config.alerts
+    ]
+
+
+def build_dispatcher(config: Config, secrets: SecretStore) -> Dispatcher:
+    """Raises NotifyConfigError or SecretError naming the object when a Provider or Alert is unusable."""
+    from imagebot.notify import Dispatcher
+
+    return Dispatcher(provider_settings(config, secrets), alert_rules(config))

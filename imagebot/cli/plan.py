@@ -1,0 +1,105 @@
+"""`imagebot plan`: scan, select, and print the diff each automation would commit, writing nothing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from imagebot.cli._common import add_config_options, add_state_option, secrets_dir, state_dir
+from imagebot.cli.scan import add_registry_options
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "plan", help="print the diff each ImageUpdateAutomation would commit, writing nothing",
+        description="Scan registries, select each policy's latest image and print the unified diff every "
+        "ImageUpdateAutomation would commit, against --repo DIR or a checkout of its GitRepository. "
+        "Exit 0 (2 with --exit-code when there are changes), 1 on errors.",
+    )
+    add_config_options(parser)
+    add_state_option(parser)
+    add_registry_options(parser)
+    parser.add_argument("--repo", type=Path, default=None, metavar="DIR",
+                        help="a working copy to diff against instead of checking out each GitRepository")
+    parser.add_argument("--exit-code", action="store_true", help="exit 2 when there are changes (for CI)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from imagebot.config import SecretStore, load_config
+    from imagebot.cycle import AutomationError, git_source, policy_values, update_root
+    from imagebot.registry import RegistryClient
+    from imagebot.scan import Scanner
+    from imagebot.store import Store
+    from imagebot.update import apply_updates
+
+    loaded = load_config(args.config, secrets_dir(args))
+    for problem in loaded.errors:
+        print(f"error: {problem}", file=sys.stderr)
+    if loaded.errors:
+        return 1
+    config = loaded.config
+    secrets = SecretStore(secrets_dir(args))
+    folder = state_dir(args)
+    with Store(folder) as store:
+        async def scan() -> Any:
+            async with RegistryClient(concurrency_per_host=args.registry_concurrency, ca_file=args.ca_file) as client:
+                return await Scanner(config, secrets, store).scan(client)
+
+        report = asyncio.run(scan())
+    failed = not report.ok
+    for result in report.policies:
+        if result.error:
+            print(f"error: ImagePolicy {result.policy.key}: {result.error}", file=sys.stderr)
+    for repo in report.repositories:
+        if repo.error:
+            print(f"error: ImageRepository {repo.repository.key}: {repo.error}", file=sys.stderr)
+    changed = False
+    for automation in config.automations:
+        name = f"ImageUpdateAutomation {automation.key}"
+        if automation.spec.suspend:
+            print(f"# {name}: suspended", file=sys.stderr)
+            continue
+        try:
+            if args.repo is not None:
+                workdir = args.repo.resolve()
+            else:
+                from imagebot.delivery.git import Checkout, GitError
+
+                try:
+                    workdir = Checkout.prepare(folder / "git", git_source(config, automation, secrets)).workdir
+                except GitError as err:
+                    raise AutomationError("git", str(err)) from None
+            root = update_root(workdir, automation)
+            result = apply_updates(root, policy_values(config, automation, report),
+                                   default_namespace=automation.metadata.namespace, write=False)
+        except (AutomationError, LookupError, OSError, ValueError) as err:
+            print(f"error: {name}: {err}", file=sys.stderr)
+            failed = True
+            continue
+        for note in result.notes:
+            print(f"# {name}: {note}", file=sys.stderr)
+        if result.files:
+            changed = True
+            print(f"# {name}: {len(result.changes)} change(s) in {len(result.files)} file(s)")
+            sys.stdout.write(_from_repository_root(result, root, workdir))
+        else:
+            print(f"# {name}: nothing to do")
+    if failed:
+        return 1
+    return 2 if changed and args.exit_code else 0
+
+
+def _from_repository_root(result: Any, root: Path, workdir: Path) -> str:
+    """The diff with paths from the repository's root, so that `git apply` takes it there."""
+    from dataclasses import replace
+
+    from imagebot.update import unified_diff
+
+    prefix = root.relative_to(workdir.resolve()).as_posix()
+    if prefix in ("", "."):
+        return unified_diff(result)
+    return unified_diff(replace(result, files=[replace(f, path=f"{prefix}/{f.path}") for f in result.files]))

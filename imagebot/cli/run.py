@@ -1,0 +1,105 @@
+"""`imagebot run`: the whole cycle once (`--once`, for CI) or continuously as a service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import TYPE_CHECKING, Any
+
+from imagebot.cli._common import add_config_options, add_state_option, secrets_dir, state_dir
+from imagebot.cli.scan import add_registry_options
+
+if TYPE_CHECKING:
+    from imagebot.cycle import CycleResult
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run", help="scan, update, commit, push and open pull requests (once, or as a service)",
+        description="Run every ImageUpdateAutomation: scan -> select -> update -> commit -> push -> pull request "
+        "-> record. With --once, exit 0 when every automation succeeded (including nothing to do), 1 otherwise.",
+    )
+    add_config_options(parser)
+    add_state_option(parser)
+    add_registry_options(parser)
+    parser.add_argument("--once", action="store_true", help="run one cycle and exit")
+    parser.add_argument("--listen", default="127.0.0.1:9090", metavar="HOST:PORT",
+                        help="service mode: address of /healthz, /readyz, /metrics and /hook/ (default %(default)s)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from imagebot.logs import setup_logging
+
+    setup_logging(args.log_format, args.log_level)
+    if not args.once:
+        from imagebot.service.main import serve
+
+        return serve(args)
+    return run_once(args)
+
+
+def run_once(args: argparse.Namespace) -> int:
+    from imagebot.alerts import build_dispatcher
+    from imagebot.config import SecretStore, load_config
+    from imagebot.cycle import run_automations, scan_events
+    from imagebot.registry import RegistryClient
+    from imagebot.scan import Scanner
+    from imagebot.store import Store
+
+    loaded = load_config(args.config, secrets_dir(args))
+    for problem in loaded.errors:
+        print(f"error: {problem}", file=sys.stderr)
+    if loaded.errors:
+        return 1
+    config = loaded.config
+    secrets = SecretStore(secrets_dir(args))
+    folder = state_dir(args)
+
+    async def cycle() -> CycleResult:
+        from imagebot.cycle import CycleResult
+
+        dispatcher = build_dispatcher(config, secrets)
+        with Store(folder) as store:
+            async with RegistryClient(concurrency_per_host=args.registry_concurrency, ca_file=args.ca_file) as client:
+                report = await Scanner(config, secrets, store).scan(client)
+            for event in scan_events(report):
+                dispatcher.dispatch(event)
+            outcomes = await run_automations(config, report, secrets, store, folder, dispatcher=dispatcher)
+        await dispatcher.drain(timeout=30)
+        return CycleResult(report, outcomes)
+
+    result = asyncio.run(cycle())
+    print_cycle(result)
+    return 0 if result.ok else 1
+
+
+def print_cycle(result: CycleResult) -> None:
+    for repo in result.report.repositories:
+        if repo.error:
+            print(f"ImageRepository {repo.repository.key}: error: {repo.error}")
+    for policy in result.report.policies:
+        if policy.error:
+            print(f"ImagePolicy {policy.policy.key}: error: {policy.error}")
+        elif policy.latest:
+            print(f"ImagePolicy {policy.policy.key}: {policy.latest.name}:{policy.latest.tag}"
+                  + (f"@{policy.latest.digest}" if policy.latest.digest else ""))
+    for outcome in result.outcomes:
+        name = f"ImageUpdateAutomation {outcome.automation.key}"
+        for note in outcome.notes:
+            print(f"{name}: note: {note}")
+        if outcome.status == "failed":
+            print(f"{name}: failed: {outcome.error}")
+        elif outcome.status == "committed":
+            changes = outcome.result.changes if outcome.result else []
+            print(f"{name}: committed {outcome.commit[:12] if outcome.commit else ''} to {outcome.branch} "
+                  f"({len(changes)} change(s))")
+            for change in changes:
+                print(f"  {change.file}:{change.line}: {change.old_value} -> {change.new_value}")
+            if outcome.pull_request_url:
+                print(f"  pull request: {outcome.pull_request_url}")
+        else:
+            print(f"{name}: {outcome.status}" + (" (nothing to do)" if outcome.status == "unchanged" else ""))

@@ -101,7 +101,7 @@ def main() -> int:
                   - name: web
                     newName: {registry.host}/team/web # {{"$imagepolicy": "team:web:name"}}
                     newTag: "main-1a2b3c-1700000100" # {{"$imagepolicy": "team:web:tag"}}
-                    digest: sha256:0000000000000000000000000000000000000000000000000000000000000000 # {{"$imagepolicy": "team:web:digest"}}
+                    digest: sha256:{"0" * 64} # {{"$imagepolicy": "team:web:digest"}}
                 """)
             git("add", "-A", cwd=seed)
             git("commit", "-m", "Initial manifests", cwd=seed)

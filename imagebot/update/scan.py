@@ -1,0 +1,346 @@
+"""Find the marked scalars of a YAML text and where exactly they are.
+
+Works on the parser's event stream (ruamel.yaml, pure Python): every scalar event carries start and
+end marks (character offsets), and events say whether a scalar is a mapping key, a mapping value
+or a sequence item. Comments are not in the event stream, so a marker is found in the text itself:
+after the scalar on its line, or on the comment line directly above a sequence item, and only where
+no scalar (a block scalar's text, a multi-line quoted string) covers that comment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError as _MarkedYAMLError
+from ruamel.yaml.error import YAMLError as _RuamelError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionStartEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    StreamEndEvent,
+)
+
+from imagebot.update.changes import ObjectRef
+from imagebot.update.markers import SHORTHAND, InvalidMarker, Marker, parse_comment
+
+try:  # optional: ruamel.yaml.clib, libyaml's parser
+    from _ruamel_yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - depends on the installation
+    _CParser = None
+
+# One parse event reduced to what its meaning depends on (marks and comments left out).
+EventKey = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A scalar carrying a marker."""
+
+    ordinal: int  # index among the scalar events of the file
+    start: int  # character offsets of the scalar's own text, quotes included (not anchor or tag)
+    end: int
+    style: str | None  # None (plain), "'" or '"'
+    value: str
+    line: int  # 1-based
+    marker: Marker
+    in_flow: bool  # inside a flow collection: ',', '[', ']', '{', '}' and ':' matter there
+    object: ObjectRef | None
+
+
+@dataclass(frozen=True)
+class MarkerProblem:
+    line: int
+    message: str
+
+
+@dataclass
+class Scan:
+    targets: list[Target]
+    problems: list[MarkerProblem]
+    events: list[EventKey]  # the whole stream, for verification after the edit
+    fast: bool  # parsed by libyaml; verification must use the same parser
+
+
+class YAMLError(ValueError):
+    """The text is not valid YAML (a Helm template, for example)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass
+class _Object:
+    """apiVersion, kind and metadata of a mapping that may be a Kubernetes object."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def ref(self) -> ObjectRef | None:
+        kind = self.fields.get("kind")
+        api_version = self.fields.get("apiVersion")
+        if not kind or not api_version:
+            return None
+        return ObjectRef(api_version, kind, self.fields.get("namespace", ""), self.fields.get("name", ""))
+
+
+@dataclass
+class _Frame:
+    kind: str  # "doc", "map" or "seq"
+    flow: bool = False
+    expect_key: bool = True
+    key: str | None = None
+    obj: _Object | None = None  # set on mappings that can be objects: roots, root list items
+    meta_of: _Object | None = None  # set on the `metadata` mapping of such an object
+    objects: tuple[_Object, ...] = ()  # candidate objects enclosing this frame, outermost first
+
+
+def event_key(event: Any) -> EventKey:
+    if isinstance(event, ScalarEvent):
+        return ("scalar", event.anchor, event.tag, event.implicit, event.value, event.style or None)
+    if isinstance(event, CollectionStartEvent):
+        return (type(event).__name__, event.anchor, event.tag, event.implicit, event.flow_style)
+    if isinstance(event, AliasEvent):
+        return ("alias", event.anchor)
+    if isinstance(event, DocumentStartEvent):
+        return ("doc", event.explicit, event.version, tuple(sorted((event.tags or {}).items())))
+    return (type(event).__name__,)
+
+
+def parse_events(text: str, fast: bool = True) -> tuple[list[Any], int, bool]:
+    """Parser events of `text`, the offset to add to their marks' indexes, and whether libyaml made them.
+
+    libyaml (ruamel.yaml.clib) is about 20 times faster than the pure-Python parser; it reads YAML
+    1.1 only and rejects a few 1.2 forms (`a:b` in a flow collection), so anything it rejects is
+    parsed again by the pure parser before the text is called invalid. Raises YAMLError.
+    """
+    if fast and _CParser is not None:
+        body = text[1:] if text.startswith("\ufeff") else text  # libyaml does not count the BOM
+        try:
+            return _c_events(body), len(text) - len(body), True
+        except _RuamelError:
+            pass
+    try:
+        return list(YAML(typ="safe", pure=True).parse(text)), 0, False
+    except _MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise YAMLError(f"not valid YAML: {err.problem or err.context}", line) from None
+    except _RuamelError as err:
+        raise YAMLError(f"not valid YAML: {err}", 0) from None
+
+
+def _c_events(text: str) -> list[Any]:
+    assert _CParser is not None
+    parser = _CParser(text)
+    events = []
+    try:
+        while True:
+            event = parser.get_event()
+            events.append(event)
+            if isinstance(event, StreamEndEvent):
+                return events
+    finally:
+        parser.dispose()
+
+
+def scan(text: str, default_namespace: str, fast: bool = True) -> Scan:
+    targets: list[_PendingTarget] = []
+    problems: list[MarkerProblem] = []
+    keys: list[EventKey] = []
+    stack: list[_Frame] = []
+    ordinal = -1
+    spans: list[tuple[int, int]] = []  # of the scalars so far, to tell comments from scalar text
+
+    events, offset, used_fast = parse_events(text, fast)
+    for event in events:
+        keys.append(event_key(event))
+        if isinstance(event, DocumentStartEvent):
+            stack = [_Frame("doc")]
+            continue
+        if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+            stack.pop()
+            continue
+        if not stack or not isinstance(event, (ScalarEvent, CollectionStartEvent, AliasEvent)):
+            continue
+
+        parent = stack[-1]
+        role = _role(parent)  # "key", "value", "item" or "root"
+        key = parent.key
+
+        if isinstance(event, ScalarEvent):
+            ordinal += 1
+            start, end = event.start_mark.index + offset, event.end_mark.index + offset
+            block = event.style in ("|", ">")
+            if role == "key":
+                parent.key = event.value
+            elif role == "value" and parent.meta_of is not None and key in ("name", "namespace"):
+                parent.meta_of.fields[key] = event.value
+            elif role == "value" and parent.obj is not None and key in ("apiVersion", "kind"):
+                parent.obj.fields[key] = event.value
+            if role in ("value", "item"):
+                in_flow = any(f.flow for f in stack)
+                found = _marker_for(
+                    text, start, end, block, in_flow, event.start_mark.line + 1, role, spans,
+                    default_namespace,
+                )
+                if isinstance(found, MarkerProblem):
+                    problems.append(found)
+                elif found is not None:
+                    line = event.start_mark.line + 1
+                    if block:
+                        problems.append(MarkerProblem(line, "a marker on a block scalar is not supported"))
+                    elif not event.value and not event.style:
+                        # parsers disagree on where an empty value is; a quoted one has a place
+                        problems.append(
+                            MarkerProblem(line, 'a marker on an empty value is not supported; write "" there')
+                        )
+                    else:
+                        value_start = _skip_properties(text, start)
+                        targets.append(
+                            _PendingTarget(
+                                ordinal, value_start, end, event.style, event.value, line, found,
+                                in_flow, parent.objects,
+                            )
+                        )
+            spans.append((start, end))
+        elif isinstance(event, CollectionStartEvent):
+            frame = _Frame(
+                "map" if isinstance(event, MappingStartEvent) else "seq",
+                flow=bool(event.flow_style),
+                objects=parent.objects,
+            )
+            if frame.kind == "map":
+                if _may_be_object(stack, role):
+                    frame.obj = _Object()
+                    frame.objects = (*parent.objects, frame.obj)
+                elif role == "value" and key == "metadata" and parent.obj is not None:
+                    frame.meta_of = parent.obj
+            stack.append(frame)
+        if role == "key":
+            parent.expect_key = False
+            if not isinstance(event, ScalarEvent):
+                parent.key = None  # a complex key or an alias: never one we look at
+        elif role == "value":
+            parent.expect_key = True  # parent.key stays: the children of this value need it
+
+    return Scan([t.resolve() for t in targets], problems, keys, used_fast)
+
+
+@dataclass
+class _PendingTarget:
+    """A target whose object is known only once its document has been read to the end."""
+
+    ordinal: int
+    start: int
+    end: int
+    style: str | None
+    value: str
+    line: int
+    marker: Marker
+    in_flow: bool
+    objects: tuple[_Object, ...]
+
+    def resolve(self) -> Target:
+        ref = None
+        for obj in reversed(self.objects):  # innermost object that is not a List wrapper
+            ref = obj.ref()
+            if ref is not None and not ref.kind.endswith("List"):
+                break
+            ref = None
+        style = self.style if self.style in ("'", '"') else None
+        return Target(
+            self.ordinal, self.start, self.end, style, self.value, self.line, self.marker,
+            self.in_flow, ref,
+        )
+
+
+def _role(parent: _Frame) -> str:
+    if parent.kind == "map":
+        return "key" if parent.expect_key else "value"
+    return "item" if parent.kind == "seq" else "root"
+
+
+def _may_be_object(stack: list[_Frame], role: str) -> bool:
+    """Document roots, items of a root sequence, and items of a root List's `items`."""
+    if role == "root":
+        return True
+    if role != "item" or len(stack) < 2:
+        return False
+    grand = stack[-2]
+    if grand.kind == "doc":
+        return True
+    return len(stack) == 3 and grand.kind == "map" and grand.obj is not None and grand.key == "items"
+
+
+def _marker_for(
+    text: str, start: int, end: int, block: bool, in_flow: bool, line: int, role: str,
+    spans: list[tuple[int, int]], default_namespace: str,
+) -> Marker | MarkerProblem | None:
+    """The marker of this scalar: its line comment, else (for sequence items) the line above."""
+    comment = _line_comment(text, start, end, block, in_flow)
+    if comment is None and role == "item":
+        comment, line = _comment_above(text, start, spans), line - 1
+    if comment is None:
+        return None
+    try:
+        return parse_comment(comment, default_namespace)
+    except InvalidMarker as err:
+        return MarkerProblem(line, f"marker ignored: {err}")
+
+
+def _line_comment(text: str, start: int, end: int, block: bool, in_flow: bool) -> str | None:
+    # A block scalar's comment sits on its header line, before the scalar's text.
+    pos = start if block else end
+    eol = text.find("\n", pos)
+    rest = text[pos:] if eol < 0 else text[pos:eol]
+    if SHORTHAND not in rest:
+        return None
+    if block:
+        hash_at = rest.find(" #")
+        return rest[hash_at + 1 :].rstrip("\r") if hash_at >= 0 else None
+    stripped = rest.lstrip(" \t")
+    if in_flow and stripped.startswith(","):  # `[a, b, # comment` marks b
+        rest = stripped[1:]
+        stripped = rest.lstrip(" \t")
+    # YAML needs whitespace before a comment's '#'
+    if not stripped.startswith("#") or len(stripped) == len(rest):
+        return None
+    return stripped.rstrip("\r")
+
+
+def _comment_above(text: str, start: int, spans: list[tuple[int, int]]) -> str | None:
+    line_start = text.rfind("\n", 0, start) + 1
+    if line_start == 0:
+        return None
+    above_start = text.rfind("\n", 0, line_start - 1) + 1
+    above = text[above_start : line_start - 1]
+    stripped = above.lstrip(" \t\ufeff")
+    if not stripped.startswith("#") or SHORTHAND not in stripped:
+        return None
+    hash_at = above_start + len(above) - len(stripped)
+    for span_start, span_end in reversed(spans):  # scalars do not overlap: the last one before counts
+        if span_start <= hash_at:
+            if hash_at < span_end:
+                return None  # text of a block scalar or a multi-line string, not a comment
+            break
+    return stripped.rstrip("\r")
+
+
+def _skip_properties(text: str, pos: int) -> int:
+    """Move past a node's anchor (`&a`) and tag (`!t`) to the scalar's own text."""
+    while text[pos] in "&!":
+        while text[pos] not in " \t\r\n":
+            pos += 1
+        while text[pos] in " \t\r\n":
+            pos += 1
+        if text[pos] == "#":  # a comment between the properties and the value
+            pos = text.index("\n", pos)
+            while text[pos] in " \t\r\n":
+                pos += 1
+    return pos

@@ -1,0 +1,40 @@
+"""Manifest media types, and reading an index and an image config."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+# All four, always: with fewer, distribution converts or picks a child and the digest changes.
+MANIFEST_ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+
+
+def pick_platform(manifests: list[Any]) -> str | None:
+    """linux/amd64 if the index has it, else the first image that is not an attestation."""
+    candidates = [m for m in manifests if isinstance(m, dict) and isinstance(m.get("digest"), str)]
+    for entry in candidates:
+        platform = entry.get("platform") or {}
+        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+            return entry["digest"]
+    for entry in candidates:
+        if (entry.get("platform") or {}).get("os") != "unknown":
+            return entry["digest"]
+    return None
+
+
+def parse_created(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    # RFC 3339 with up to nanoseconds; Python reads at most microseconds.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

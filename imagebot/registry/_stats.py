@@ -1,0 +1,31 @@
+"""Request accounting for one client (one scan cycle): used by metrics and the benchmark."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RequestStats:
+    """Responses by (host, status), transport failures by host, 429s and the total of requests sent."""
+
+    by_host_status: Counter[tuple[str, int]] = field(default_factory=Counter)
+    transport_errors: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    total: int = 0
+
+    def record_response(self, host: str, status: int) -> None:
+        self.by_host_status[(host, status)] += 1
+        self.total += 1
+        if status == 429:
+            self.rate_limited += 1
+
+    def record_transport_error(self, host: str) -> None:
+        self.transport_errors[host] += 1
+        self.total += 1
+
+    def requests_to(self, host: str) -> int:
+        """Requests sent to `host` (host[:port]), answered or not."""
+        answered = sum(n for (h, _), n in self.by_host_status.items() if h == host)
+        return answered + self.transport_errors[host]

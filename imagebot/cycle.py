@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import posixpath
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from imagebot.notify import Dispatcher, Event
     from imagebot.scan import ScanReport
     from imagebot.store import Store
-    from imagebot.update import PolicyValue, UpdateResult
+    from imagebot.update import Note, PolicyValue, UpdateResult
 
 log = logging.getLogger("imagebot.cycle")
 
@@ -38,12 +40,15 @@ class AutomationOutcome:
     pull_request_url: str | None = None
     result: UpdateResult | None = None
     error: str | None = None
-    error_kind: str | None = None  # "git", "config", "forge", "update"
-    notes: list[str] = field(default_factory=list)
+    error_kind: str | None = None  # "git", "config", "forge", "update", "internal"
+    notes: list[Note] = field(default_factory=list)
+    attempts: int = 0  # pushes tried; more than 1 when the remote moved meanwhile
+    pushed: bool = False  # False when the push branch already held this very change
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        """False when the automation failed, or a value was refused or a file could not be updated."""
+        return self.status != "failed" and not any(note.level == "error" for note in self.notes)
 
 
 class AutomationError(Exception):
@@ -148,6 +153,7 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
         source = git_source(config, automation, secrets)
         outcome.repository_url = source.display_url
         values = policy_values(config, automation, report)
+        selected = {f"{p.metadata.namespace}:{p.metadata.name}" for p in config.policies_for(automation)}
         checkout: Checkout = Checkout.prepare(state_dir / "git", source)
         commit = spec.git.commit
         author = Author(commit.author.name, commit.author.email)
@@ -155,14 +161,24 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
         namespace = automation.metadata.namespace
 
         def apply(workdir: Path) -> UpdateResult | None:
-            result = apply_updates(update_root(workdir, automation), values, default_namespace=namespace)
-            outcome.notes = [str(n) for n in result.notes]
+            root = update_root(workdir, automation)
+            result = apply_updates(root, values, default_namespace=namespace)
+            # Paths relative to the repository, not to spec.update.path: what a reader of the commit sees.
+            result = relative_to_repository(result, root.relative_to(workdir.resolve()).as_posix())
+            # A selected policy without a value failed this scan, which is reported already: its markers
+            # are rightly left alone, and "no policy" would send the reader looking for a missing object.
+            outcome.notes = [n for n in result.notes if not (n.code == "unknown-policy" and n.policy in selected)]
             outcome.result = result
             return result if result.files else None
 
         def message(result: UpdateResult) -> str:
-            return render_message(change_records(result), AutomationObject(namespace, automation.metadata.name),
+            text = render_message(change_records(result), AutomationObject(namespace, automation.metadata.name),
                                   template=commit.message_template, values=commit.message_template_values)
+            if not commit.message_template:
+                # default_message writes "- : old -> new" for a change outside any Kubernetes object
+                # (a Helm values file); drop the empty object label.
+                text = re.sub(r"^- : ", "- ", text, flags=re.MULTILINE)
+            return text
 
         options = [f"{k}={v}" if v else k for k, v in (push.options if push else {}).items()]
         delivered = deliver(
@@ -180,15 +196,37 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
         return _failed(outcome, "config", str(err))
     if delivered is None:
         return outcome
-    outcome.status = "committed"
     outcome.commit = delivered.commit
     outcome.branch = delivered.branch
     outcome.result = delivered.change
+    outcome.attempts = delivered.attempts
+    outcome.pushed = delivered.pushed
+    # A push branch that already holds exactly this change: nothing new was delivered.
+    outcome.status = "committed" if delivered.pushed else "unchanged"
     return outcome
 
 
+def relative_to_repository(result: UpdateResult, prefix: str) -> UpdateResult:
+    """`result` with every path prefixed by `prefix` (the update path inside the checkout)."""
+    from imagebot.update import FileChange, UpdateResult
+
+    if prefix in ("", "."):
+        return result
+
+    def join(path: str) -> str:
+        return posixpath.join(prefix, path) if path else prefix
+
+    files = [FileChange(join(f.path), f.old, f.new, [replace(c, file=join(c.file)) for c in f.changes])
+             for f in result.files]
+    notes = [replace(n, file=join(n.file)) for n in result.notes]
+    return UpdateResult(files, notes, result.written)
+
+
 def _failed(outcome: AutomationOutcome, kind: str, message: str) -> AutomationOutcome:
-    outcome.status, outcome.error_kind, outcome.error = "failed", kind, message
+    from imagebot.redact import scrub
+
+    # Every secret read through SecretStore is registered: none may reach output through an error text.
+    outcome.status, outcome.error_kind, outcome.error = "failed", kind, scrub(message, ())
     return outcome
 
 
@@ -199,7 +237,7 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
 
     automation = outcome.automation
     push = automation.spec.git.push
-    if outcome.status != "committed" or push is None or push.pull_request is None or outcome.result is None:
+    if outcome.commit is None or push is None or push.pull_request is None or outcome.result is None:
         return
     pr = push.pull_request
     records = change_records(outcome.result)
@@ -244,10 +282,26 @@ def default_body(outcome: AutomationOutcome) -> str:
     return "\n".join(lines)
 
 
+def pull_request_pending(store: Store, outcome: AutomationOutcome) -> bool:
+    """Whether the pull request of this outcome's commit still has to be opened or updated.
+
+    Always after a push; when the push branch already held the change, only if no pull request was
+    recorded for that commit (a forge that failed last time gets another try, a healthy one no calls).
+    """
+    push = outcome.automation.spec.git.push
+    if push is None or push.pull_request is None or outcome.commit is None or outcome.status == "failed":
+        return False
+    if outcome.pushed:
+        return True
+    return not any(d.commit == outcome.commit and d.pull_request_url
+                   for d in store.deliveries(outcome.automation.key, limit=20))
+
+
 def record(store: Store, outcome: AutomationOutcome) -> None:
+    """Store a delivery: a pushed commit, or the pull request opened late for a commit pushed before."""
     from imagebot.store import Delivery
 
-    if outcome.commit is None or outcome.result is None:
+    if outcome.commit is None or outcome.result is None or not (outcome.pushed or outcome.pull_request_url):
         return
     changes = [{"file": c.file, "object": str(c.object) if c.object else None, "old": c.old_value,
                 "new": c.new_value, "setter": c.setter} for c in outcome.result.changes]
@@ -322,11 +376,15 @@ async def run_automations(
     *, automations: list[ImageUpdateAutomation] | None = None, dispatcher: Dispatcher | None = None,
     on_outcome: Callable[[AutomationOutcome], None] | None = None,
 ) -> list[AutomationOutcome]:
+    """Each automation in turn; one that fails (even unexpectedly) never stops the others."""
     outcomes = []
     for automation in automations if automations is not None else config.automations:
-        outcome = await asyncio.to_thread(deliver_automation, config, automation, report, secrets, state_dir)
-        await open_pull_request(config, outcome, secrets)
-        record(store, outcome)
+        try:
+            outcome = await run_automation(config, automation, report, secrets, store, state_dir)
+        except Exception as err:  # a bug must cost one automation, not the cycle
+            log.exception("automation failed unexpectedly", extra={"automation": automation.key})
+            outcome = _failed(AutomationOutcome(automation, "failed"), "internal",
+                              f"unexpected {type(err).__name__}: {err}")
         _log(outcome)
         if dispatcher is not None and (event := outcome_event(outcome)) is not None:
             dispatcher.dispatch(event)
@@ -336,12 +394,26 @@ async def run_automations(
     return outcomes
 
 
+async def run_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,
+                         secrets: SecretStore, store: Store, state_dir: Path) -> AutomationOutcome:
+    """Deliver one automation: commit and push (in a thread: git is blocking), pull request, record."""
+    outcome = await asyncio.to_thread(deliver_automation, config, automation, report, secrets, state_dir)
+    if pull_request_pending(store, outcome):
+        await open_pull_request(config, outcome, secrets)
+    record(store, outcome)
+    return outcome
+
+
 def _log(outcome: AutomationOutcome) -> None:
-    fields = {"automation": outcome.automation.key, "status": outcome.status}
+    fields: dict[str, object] = {"automation": outcome.automation.key, "status": outcome.status}
     if outcome.status == "failed":
         log.error("automation failed: %s", outcome.error, extra=fields)
     elif outcome.status == "committed":
-        log.info("committed %s to %s", (outcome.commit or "")[:12], outcome.branch,
-                 extra={**fields, "commit": outcome.commit, "pull_request": outcome.pull_request_url})
+        fields["commit"] = outcome.commit
+        if outcome.pull_request_url:
+            fields["pull_request"] = outcome.pull_request_url
+        if outcome.attempts > 1:
+            fields["attempts"] = outcome.attempts
+        log.info("committed %s to %s", (outcome.commit or "")[:12], outcome.branch, extra=fields)
     for note in outcome.notes:
-        log.warning("%s", note, extra=fields)
+        (log.error if note.level == "error" else log.warning)("%s", note, extra=fields)

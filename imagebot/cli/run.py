@@ -12,6 +12,7 @@ from imagebot.cli.scan import add_registry_options
 
 if TYPE_CHECKING:
     from imagebot.cycle import CycleResult
+    from imagebot.notify import Dispatcher
 
 
 def register(subparsers: Any) -> None:
@@ -44,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
 
 def run_once(args: argparse.Namespace) -> int:
     from imagebot.alerts import build_dispatcher
-    from imagebot.config import SecretStore, load_config
+    from imagebot.config import SecretError, SecretStore, load_config
     from imagebot.cycle import run_automations, scan_events
+    from imagebot.notify import NotifyConfigError
     from imagebot.registry import RegistryClient
     from imagebot.scan import Scanner
     from imagebot.store import Store
@@ -59,22 +61,30 @@ def run_once(args: argparse.Namespace) -> int:
     secrets = SecretStore(secrets_dir(args))
     folder = state_dir(args)
 
+    try:
+        dispatcher: Dispatcher | None = build_dispatcher(config, secrets)
+    except (NotifyConfigError, SecretError) as err:
+        # Deliveries matter more than their notifications: run the cycle, but fail the run.
+        print(f"error: notifications are off for this run: {err}", file=sys.stderr)
+        dispatcher = None
+
     async def cycle() -> CycleResult:
         from imagebot.cycle import CycleResult
 
-        dispatcher = build_dispatcher(config, secrets)
         with Store(folder) as store:
             async with RegistryClient(concurrency_per_host=args.registry_concurrency, ca_file=args.ca_file) as client:
                 report = await Scanner(config, secrets, store).scan(client)
-            for event in scan_events(report):
-                dispatcher.dispatch(event)
+            if dispatcher is not None:
+                for event in scan_events(report):
+                    dispatcher.dispatch(event)
             outcomes = await run_automations(config, report, secrets, store, folder, dispatcher=dispatcher)
-        await dispatcher.drain(timeout=30)
+        if dispatcher is not None:
+            await dispatcher.drain(timeout=30)
         return CycleResult(report, outcomes)
 
     result = asyncio.run(cycle())
     print_cycle(result)
-    return 0 if result.ok else 1
+    return 0 if result.ok and dispatcher is not None else 1
 
 
 def print_cycle(result: CycleResult) -> None:
@@ -91,15 +101,20 @@ def print_cycle(result: CycleResult) -> None:
         name = f"ImageUpdateAutomation {outcome.automation.key}"
         for note in outcome.notes:
             print(f"{name}: note: {note}")
-        if outcome.status == "failed":
+        if outcome.status == "failed" and outcome.commit and outcome.pushed:
+            print(f"{name}: pushed {outcome.commit[:12]} to {outcome.branch}, then failed: {outcome.error}")
+        elif outcome.status == "failed":
             print(f"{name}: failed: {outcome.error}")
         elif outcome.status == "committed":
             changes = outcome.result.changes if outcome.result else []
+            retried = f", pushed on attempt {outcome.attempts}: the remote had moved" if outcome.attempts > 1 else ""
             print(f"{name}: committed {outcome.commit[:12] if outcome.commit else ''} to {outcome.branch} "
-                  f"({len(changes)} change(s))")
+                  f"({len(changes)} change(s){retried})")
             for change in changes:
                 print(f"  {change.file}:{change.line}: {change.old_value} -> {change.new_value}")
-            if outcome.pull_request_url:
-                print(f"  pull request: {outcome.pull_request_url}")
+        elif outcome.status == "unchanged" and outcome.commit:
+            print(f"{name}: unchanged ({outcome.branch} already holds this change)")
         else:
             print(f"{name}: {outcome.status}" + (" (nothing to do)" if outcome.status == "unchanged" else ""))
+        if outcome.pull_request_url:
+            print(f"  pull request: {outcome.pull_request_url}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -172,13 +171,8 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
             return result if result.files else None
 
         def message(result: UpdateResult) -> str:
-            text = render_message(change_records(result), AutomationObject(namespace, automation.metadata.name),
+            return render_message(change_records(result), AutomationObject(namespace, automation.metadata.name),
                                   template=commit.message_template, values=commit.message_template_values)
-            if not commit.message_template:
-                # default_message writes "- : old -> new" for a change outside any Kubernetes object
-                # (a Helm values file); drop the empty object label.
-                text = re.sub(r"^- : ", "- ", text, flags=re.MULTILINE)
-            return text
 
         options = [f"{k}={v}" if v else k for k, v in (push.options if push else {}).items()]
         delivered = deliver(

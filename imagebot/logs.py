@@ -45,5 +45,6 @@ def setup_logging(fmt: str = "text", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise, and URLs may carry tokens
+    for noisy in ("httpx", "httpcore"):  # a line per request is noise, and URLs or headers may carry tokens
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     install_redaction(handler)

@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    from imagebot.logs import setup_logging
+
+    setup_logging("text", "warning")  # `run` sets its own format and level
     try:
         return int(handler(args))
     except KeyboardInterrupt:

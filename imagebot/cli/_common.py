@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagebot.config import Config
+    from imagebot.scan import Scanner, ScanReport
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -37,3 +42,23 @@ def state_dir(args: argparse.Namespace) -> Path:
     if getattr(args, "state_dir", None) is not None:
         return args.state_dir
     return Path(os.environ.get("IMAGEBOT_STATE_DIR") or ".imagebot")
+
+
+def load_or_report(args: argparse.Namespace) -> Config | None:
+    """The config of `-c`, or None after printing every error (the caller exits 1)."""
+    import sys
+
+    from imagebot.config import load_config
+
+    loaded = load_config(args.config, secrets_dir(args))
+    for problem in loaded.errors:
+        print(f"error: {problem}", file=sys.stderr)
+    return None if loaded.errors else loaded.config
+
+
+async def scan_once(args: argparse.Namespace, scanner: Scanner, **kwargs: Any) -> ScanReport:
+    """One scan cycle with a registry client configured from the command line."""
+    from imagebot.registry import RegistryClient
+
+    async with RegistryClient(concurrency_per_host=args.registry_concurrency, ca_file=args.ca_file) as client:
+        return await scanner.scan(client, **kwargs)

@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imagebot.cli._common import add_config_options, add_state_option, secrets_dir, state_dir
+from imagebot.cli._common import (
+    add_config_options,
+    add_state_option,
+    load_or_report,
+    scan_once,
+    secrets_dir,
+    state_dir,
+)
 from imagebot.cli.scan import add_registry_options
 
 
@@ -29,27 +36,19 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from imagebot.config import SecretStore, load_config
+    from imagebot.config import SecretStore
     from imagebot.cycle import AutomationError, git_source, policy_values, update_root
-    from imagebot.registry import RegistryClient
     from imagebot.scan import Scanner
     from imagebot.store import Store
     from imagebot.update import apply_updates
 
-    loaded = load_config(args.config, secrets_dir(args))
-    for problem in loaded.errors:
-        print(f"error: {problem}", file=sys.stderr)
-    if loaded.errors:
+    config = load_or_report(args)
+    if config is None:
         return 1
-    config = loaded.config
     secrets = SecretStore(secrets_dir(args))
     folder = state_dir(args)
     with Store(folder) as store:
-        async def scan() -> Any:
-            async with RegistryClient(concurrency_per_host=args.registry_concurrency, ca_file=args.ca_file) as client:
-                return await Scanner(config, secrets, store).scan(client)
-
-        report = asyncio.run(scan())
+        report = asyncio.run(scan_once(args, Scanner(config, secrets, store)))
     failed = not report.ok
     for result in report.policies:
         if result.error:

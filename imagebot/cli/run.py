@@ -7,7 +7,14 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING, Any
 
-from imagebot.cli._common import add_config_options, add_state_option, secrets_dir, state_dir
+from imagebot.cli._common import (
+    add_config_options,
+    add_state_option,
+    load_or_report,
+    scan_once,
+    secrets_dir,
+    state_dir,
+)
 from imagebot.cli.scan import add_registry_options
 
 if TYPE_CHECKING:
@@ -45,19 +52,15 @@ def run(args: argparse.Namespace) -> int:
 
 def run_once(args: argparse.Namespace) -> int:
     from imagebot.alerts import build_dispatcher
-    from imagebot.config import SecretError, SecretStore, load_config
+    from imagebot.config import SecretError, SecretStore
     from imagebot.cycle import run_automations, scan_events
     from imagebot.notify import NotifyConfigError
-    from imagebot.registry import RegistryClient
     from imagebot.scan import Scanner
     from imagebot.store import Store
 
-    loaded = load_config(args.config, secrets_dir(args))
-    for problem in loaded.errors:
-        print(f"error: {problem}", file=sys.stderr)
-    if loaded.errors:
+    config = load_or_report(args)
+    if config is None:
         return 1
-    config = loaded.config
     secrets = SecretStore(secrets_dir(args))
     folder = state_dir(args)
 
@@ -72,8 +75,7 @@ def run_once(args: argparse.Namespace) -> int:
         from imagebot.cycle import CycleResult
 
         with Store(folder) as store:
-            async with RegistryClient(concurrency_per_host=args.registry_concurrency, ca_file=args.ca_file) as client:
-                report = await Scanner(config, secrets, store).scan(client)
+            report = await scan_once(args, Scanner(config, secrets, store))
             if dispatcher is not None:
                 for event in scan_events(report):
                     dispatcher.dispatch(event)

@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imagebot.cli._common import add_config_options, add_state_option, secrets_dir, state_dir
+from imagebot.cli._common import (
+    add_config_options,
+    add_state_option,
+    load_or_report,
+    scan_once,
+    secrets_dir,
+    state_dir,
+)
 
 if TYPE_CHECKING:
     from imagebot.scan import ScanReport
@@ -36,24 +43,17 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from imagebot.config import SecretStore, load_config
-    from imagebot.registry import RegistryClient
+    from imagebot.config import SecretStore
     from imagebot.scan import Scanner
     from imagebot.store import Store
 
-    loaded = load_config(args.config, secrets_dir(args))
-    for problem in loaded.errors:
-        print(f"error: {problem}", file=sys.stderr)
-    if loaded.errors:
+    config = load_or_report(args)
+    if config is None:
         return 1
     with Store(state_dir(args)) as store:
-        scanner = Scanner(loaded.config, SecretStore(secrets_dir(args)), store)
-
-        async def cycle() -> ScanReport:
-            async with RegistryClient(concurrency_per_host=args.registry_concurrency, ca_file=args.ca_file) as client:
-                return await _with_progress(scanner, client, enabled=args.output == "text" and sys.stderr.isatty())
-
-        report = asyncio.run(cycle())
+        scanner = Scanner(config, SecretStore(secrets_dir(args)), store)
+        progress = args.output == "text" and sys.stderr.isatty()
+        report = asyncio.run(_with_progress(args, scanner, enabled=progress))
     if args.output == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -61,14 +61,15 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-async def _with_progress(scanner: Any, client: Any, *, enabled: bool) -> ScanReport:
+async def _with_progress(args: argparse.Namespace, scanner: Any, *, enabled: bool) -> ScanReport:
     if not enabled:
-        return await scanner.scan(client)
+        return await scan_once(args, scanner)
     from rich.progress import Progress
 
     with Progress(transient=True, console=_console(stderr=True)) as bar:
         task = bar.add_task("scanning", total=None)
-        return await scanner.scan(client, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        return await scan_once(
+            args, scanner, progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def _console(stderr: bool = False) -> Any:

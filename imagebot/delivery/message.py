@@ -193,7 +193,9 @@ def default_message(changes: Sequence[ChangeRecord]) -> str:
             where = f"{obj.Kind} {obj.Namespace + '/' if obj.Namespace else ''}{obj.Name}".strip()
             for ch in obj_changes:
                 by = f" ({ch.Setter})" if ch.Setter else ""
-                lines.append(f"- {where}: {ch.OldValue} -> {ch.NewValue}{by}")
+                # a change outside any Kubernetes object (a Helm values file) has no label
+                label = f"{where}: " if where else ""
+                lines.append(f"- {label}{ch.OldValue} -> {ch.NewValue}{by}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

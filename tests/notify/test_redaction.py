@@ -66,6 +66,7 @@ def test_settings_repr_hides_secrets():
 
 def test_error_text_and_logs_hide_a_url_echoed_by_the_service(webhook_receiver, caplog):
     caplog.set_level(logging.DEBUG)  # every logger, httpx's request lines included
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI quiets httpx; this test wants its lines
     receiver = webhook_receiver("slack")
     # The service quotes the request back, secrets and all.
     receiver.default = Reply(500, f"failure for {SECRET_PATH} auth=xoxb-very-secret-token x=hdr-secret-value")
@@ -84,6 +85,7 @@ def test_error_text_and_logs_hide_a_url_echoed_by_the_service(webhook_receiver, 
 
 def test_logs_hide_secrets_on_success_and_on_connection_errors(webhook_receiver, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI quiets httpx; this test wants its lines
     receiver = webhook_receiver("generic-hmac", hmac_key=b"hmac-secret-key")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,14 +12,13 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from imagebot import __version__
 from imagebot import redact as _redact
+from imagebot.retry import parse_retry_after
 
 from ._model import Backoff, Event, NotifyError, ProviderSettings
 
@@ -117,7 +116,7 @@ class WebhookNotifier(ABC):
             raise NotifyError(
                 f"{where}: rate limited (HTTP 429){detail}",
                 retryable=True,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 500:
             raise NotifyError(f"{where}: server error HTTP {status}{detail}", retryable=True)
@@ -137,21 +136,3 @@ def _hint(status: int) -> str:
     if 300 <= status < 400:
         return "; redirects are not followed: set the final URL as the Provider's address"
     return ""
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds or as an HTTP date (RFC 9110 allows both)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

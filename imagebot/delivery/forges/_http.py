@@ -117,6 +117,21 @@ class ForgeClient:
         return text.replace(self._token, "***") if self._token else text
 
 
+async def open_or_update_pull(
+    client: ForgeClient, repo: str, existing: Mapping[str, Any] | None, *, head: str, base: str, title: str,
+    body: str,
+) -> tuple[dict[str, Any], int]:
+    """PATCH the open pull request, or POST a new one: GitHub's pulls API, which Gitea mirrors."""
+    if existing is not None:
+        number = int(existing["number"])
+        pr = await client.call("PATCH", f"{repo}/pulls/{number}", action=f"update pull request #{number}",
+                               json={"title": title, "body": body})
+        return pr, number
+    pr = await client.call("POST", f"{repo}/pulls", action=f"open a pull request from {head} into {base}",
+                           json={"title": title, "head": head, "base": base, "body": body})
+    return pr, int(pr["number"])
+
+
 def _message(response: httpx.Response) -> str:
     """The forge's own explanation, from the JSON error body the three forges send."""
     try:

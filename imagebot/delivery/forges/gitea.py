@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from imagebot.delivery.forges import PullRequest, PullRequestRequest
-from imagebot.delivery.forges._http import ForgeClient
+from imagebot.delivery.forges._http import ForgeClient, open_or_update_pull
 from imagebot.delivery.forges._repo_url import RepositoryLocation
 
 log = logging.getLogger(__name__)
@@ -43,22 +43,8 @@ class Gitea:
                 if _ref(pr, "head") == req.head and _ref(pr, "base") == req.base and self._same_repo(pr):
                     existing = pr
                     break
-            if existing is not None:
-                number = int(existing["number"])
-                pr = await client.call(
-                    "PATCH",
-                    f"{repo}/pulls/{number}",
-                    action=f"update pull request #{number}",
-                    json={"title": req.title, "body": req.body},
-                )
-            else:
-                pr = await client.call(
-                    "POST",
-                    f"{repo}/pulls",
-                    action=f"open a pull request from {req.head} into {req.base}",
-                    json={"head": req.head, "base": req.base, "title": req.title, "body": req.body},
-                )
-                number = int(pr["number"])
+            pr, number = await open_or_update_pull(client, repo, existing, head=req.head, base=req.base,
+                                                   title=req.title, body=req.body)
             if req.labels:
                 await self._add_labels(client, number, req.labels)
             users = [r.removeprefix("@") for r in req.reviewers if "/" not in r]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from imagebot.delivery.forges import PullRequest, PullRequestRequest
-from imagebot.delivery.forges._http import ForgeClient
+from imagebot.delivery.forges._http import ForgeClient, open_or_update_pull
 from imagebot.delivery.forges._repo_url import RepositoryLocation
 
 log = logging.getLogger(__name__)
@@ -51,22 +51,8 @@ class GitHub:
                 },
             )
             existing: dict[str, Any] | None = found[0] if found else None
-            if existing is not None:
-                number = int(existing["number"])
-                pr = await client.call(
-                    "PATCH",
-                    f"{repo}/pulls/{number}",
-                    action=f"update pull request #{number}",
-                    json={"title": req.title, "body": req.body},
-                )
-            else:
-                pr = await client.call(
-                    "POST",
-                    f"{repo}/pulls",
-                    action=f"open a pull request from {req.head} into {req.base}",
-                    json={"title": req.title, "head": req.head, "base": req.base, "body": req.body},
-                )
-                number = int(pr["number"])
+            pr, number = await open_or_update_pull(client, repo, existing, head=req.head, base=req.base,
+                                                   title=req.title, body=req.body)
             if req.labels:
                 await client.call(
                     "POST",

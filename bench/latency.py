@@ -1,0 +1,151 @@
+"""Benchmark: registry push -> commit on the remote, through `imagebot run` as a service; idle CPU.
+
+A real docker-registry notifies imagebot (/hook/...) on every push; every interval is an hour,
+so only the notification can explain a commit. For each of N pushes the clock starts just before
+the manifest PUT (the blobs are already uploaded) and stops when the remote's branch moves.
+Then the service is left alone for 60 s and its CPU time (utime+stime from /proc/PID/stat) is read.
+
+Run: .venv/bin/python bench/latency.py [--pushes 20] [--idle 60] [--http-git]
+Writes bench/results/latency.txt. Targets: p50 under 1 s; idle CPU under 1 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+sys.path.insert(0, str(PROJECT))
+
+from tests.service_run._stack import REPOSITORY, Service, service_stack  # noqa: E402
+from tests.support.gitremotes import HttpGitServer  # noqa: E402
+from tests.support.registry import OCI_MANIFEST  # noqa: E402
+
+TARGET_P50 = 1.0
+TARGET_IDLE_CPU = 1.0  # percent of one core
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5), counted after "pid (comm)"
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def branch_sha(service: Service) -> str:
+    loose = service.remote.path / "refs" / "heads" / "main"
+    try:
+        return loose.read_text().strip()  # receive-pack writes loose refs: a read, not a git process
+    except FileNotFoundError:
+        return service.remote.head()
+
+
+def push_and_wait(service: Service, tag: str, created: datetime, timeout: float = 30.0) -> float:
+    """Seconds from the manifest PUT to the new commit on the remote (blobs uploaded beforehand)."""
+    registry = service.registry
+    config = json.dumps({"architecture": "amd64", "os": "linux", "created": created.isoformat(),
+                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    layer = f"layer of {tag}".encode()
+    manifest = {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
+                   "digest": registry.push_blob(REPOSITORY, config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": len(layer),
+                    "digest": registry.push_blob(REPOSITORY, layer)}],
+    }
+    before = branch_sha(service)
+    started = time.monotonic()
+    registry.put_manifest(REPOSITORY, tag, manifest)
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        if branch_sha(service) != before:
+            return time.monotonic() - started
+        time.sleep(0.002)
+    raise SystemExit(f"no commit for {tag} within {timeout}s; see {service.log_path}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pushes", type=int, default=20)
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
+    parser.add_argument("--http-git", action="store_true",
+                        help="push over smart HTTP (git-http-backend) instead of a file:// remote")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latency.txt")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="imagebot-latency-") as tmp:
+        git_server = None
+        if args.http_git:
+            git_server = HttpGitServer(Path(tmp) / "git")
+            git_server.root.mkdir()
+            git_server.start()
+        try:
+            with service_stack(Path(tmp) / "stack", slack=args.http_git, git_server=git_server) as service:
+                service.wait_log("run finished", timeout=20)  # the startup run
+                time.sleep(0.5)
+                base = datetime(2024, 1, 1, tzinfo=UTC)
+                latencies = []
+                for i in range(args.pushes):
+                    latency = push_and_wait(service, f"1.{i + 1}.0", base + timedelta(minutes=i))
+                    latencies.append(latency)
+                    print(f"push {i + 1:2d}: {latency * 1000:7.1f} ms", flush=True)
+                    time.sleep(0.3)  # let the run's tail (record, notify) finish: pushes measured one by one
+                metrics = service.metrics()
+                internal_count = metrics.get(("imagebot_push_to_commit_seconds_count", ()), 0.0)
+                internal_sum = metrics.get(("imagebot_push_to_commit_seconds_sum", ()), 0.0)
+
+                time.sleep(2.0)  # notifications and the last requests settle
+                pid = service.process.pid
+                cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
+                time.sleep(args.idle)
+                cpu_used, wall = cpu_seconds(pid) - cpu_before, time.monotonic() - wall_before
+                idle_percent = 100.0 * cpu_used / wall
+                assert service.stop() == 0
+        finally:
+            if git_server is not None:
+                git_server.stop()
+
+    p50, p95 = statistics.median(latencies), percentile(latencies, 0.95)
+    lines = [
+        "imagebot run (service): registry manifest PUT -> commit on the remote",
+        f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        f"command: .venv/bin/python bench/latency.py --pushes {args.pushes} --idle {args.idle:g}"
+        + (" --http-git" if args.http_git else ""),
+        f"git remote: {'smart HTTP (git-http-backend behind a stdlib server)' if args.http_git else 'file://'}",
+        f"pushes: {len(latencies)}",
+        f"p50: {p50 * 1000:.0f} ms (target < {TARGET_P50 * 1000:.0f} ms) {'OK' if p50 < TARGET_P50 else 'MISSED'}",
+        f"p95: {p95 * 1000:.0f} ms",
+        f"min/max: {min(latencies) * 1000:.0f} / {max(latencies) * 1000:.0f} ms",
+        f"imagebot's own push_to_commit histogram: {internal_count:.0f} observations, "
+        f"mean {1000 * internal_sum / internal_count if internal_count else 0:.0f} ms "
+        "(webhook arrival to the end of the run: excludes the registry's notification delay, includes the "
+        "run's bookkeeping after the push)",
+        f"idle CPU over {wall:.0f} s: {cpu_used:.3f} s of CPU = {idle_percent:.3f} % "
+        f"(target < {TARGET_IDLE_CPU:g} %) {'OK' if idle_percent < TARGET_IDLE_CPU else 'MISSED'}",
+    ]
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.exists() and args.http_git:
+        text = args.out.read_text() + "\n" + text  # the file:// run first, then this one
+    args.out.write_text(text)
+    print(text, end="")
+    return 0 if p50 < TARGET_P50 and idle_percent < TARGET_IDLE_CPU else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

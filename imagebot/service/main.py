@@ -1,0 +1,152 @@
+"""`imagebot run` without `--once`: the long-running service.
+
+    load config -> HTTP (/healthz /readyz /metrics /hook/) -> scheduler -> first scans and runs
+    SIGHUP or changed files -> reload;  SIGTERM/SIGINT -> stop hooks, finish runs, drain, exit 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+from imagebot.cli._common import secrets_dir, state_dir
+from imagebot.service.runtime import ConfigRejected, Runtime, ServiceOptions
+
+log = logging.getLogger("imagebot.service")
+
+SHUTDOWN_TIMEOUT = 20.0  # seconds runs in progress get to finish after SIGTERM
+NOTIFY_DRAIN_TIMEOUT = 10.0
+WATCH_INTERVAL = 2.0
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        """`HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces is never the default: say 0.0.0.0)."""
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"--listen {text!r}: expected HOST:PORT, for example 127.0.0.1:9090")
+        return cls(host.strip("[]") or "127.0.0.1", int(port))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the service until SIGTERM or SIGINT; 0 after a clean stop, 1 when it cannot start."""
+    try:
+        listen = Listen.parse(args.listen)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    options = ServiceOptions(
+        config_path=args.config, secrets_dir=secrets_dir(args), state_dir=state_dir(args),
+        registry_concurrency=args.registry_concurrency, ca_file=args.ca_file,
+    )
+    # APScheduler logs every job run at INFO; our own lines say what each run did.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    code, abandoned = asyncio.run(_serve(options, listen))
+    if abandoned:
+        # Runs still in a git subprocess after the bound: leave without joining their threads.
+        # A push is atomic on the remote, and the local clone is reset before its next use.
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+async def _serve(options: ServiceOptions, listen: Listen) -> tuple[int, bool]:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from imagebot.service.http import HookEndpoint, HttpServer, service_routes
+    from imagebot.service.metrics import Metrics
+    from imagebot.service.schedule import job_specs, sync_jobs
+    from imagebot.service.watch import ConfigWatcher
+    from imagebot.store import Store
+
+    loop = asyncio.get_running_loop()
+    metrics = Metrics()
+    with Store(options.state_dir) as store:
+        runtime = Runtime(options, store, metrics)
+        try:
+            generation = await asyncio.to_thread(runtime.load)
+        except ConfigRejected as err:
+            for problem in err.problems:
+                print(f"error: {problem}", file=sys.stderr)
+            print(f"error: {options.config_path}: the configuration has errors; fix them and start again",
+                  file=sys.stderr)
+            return 1, False
+        runtime.install(generation)
+
+        scheduler = AsyncIOScheduler(event_loop=loop)
+        hooks = HookEndpoint(runtime.on_hook, generation.receivers, metrics=metrics)
+        server = HttpServer(listen.host, listen.port, service_routes(
+            hooks=hooks, metrics=metrics, ready=lambda: runtime.loaded and scheduler.running))
+        try:
+            await server.start()
+        except OSError as err:
+            print(f"error: cannot listen on {listen.host}:{listen.port}: {err.strerror or err}", file=sys.stderr)
+            return 1, False
+
+        def schedule() -> None:
+            sync_jobs(scheduler, job_specs(runtime.generation.config, runtime.scheduled_scan,
+                                           runtime.scheduled_automation))
+            hooks.set_receivers(runtime.generation.receivers)
+
+        reloading: set[asyncio.Task[None]] = set()
+
+        async def reload(reason: str) -> None:
+            if await runtime.reload(reason):
+                schedule()
+
+        watcher = ConfigWatcher(options.config_path, lambda: reload("files changed"), WATCH_INTERVAL)
+
+        def on_sighup() -> None:
+            async def sighup() -> None:
+                watcher.mark_seen()  # this reload reads the files as they are now
+                await reload("SIGHUP")
+
+            task = loop.create_task(sighup())
+            reloading.add(task)
+            task.add_done_callback(reloading.discard)
+
+        stop = asyncio.Event()
+
+        def on_stop(name: str) -> None:
+            if not stop.is_set():
+                log.info("%s received: stopping", name)
+                stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_stop, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+
+        schedule()
+        scheduler.start()
+        watch_task = loop.create_task(watcher.run())
+        runtime.start()
+        log.info("imagebot service ready: %d repositories, %d policies, %d automations, %d receivers",
+                 len(generation.config.repositories), len(generation.config.policies),
+                 len(generation.config.automations), len(generation.receivers),
+                 extra={"listen": f"http://{listen.host}:{server.port}"})
+        try:
+            await stop.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            watch_task.cancel()
+            for task in reloading:
+                task.cancel()
+            # Hooks first: a push arriving now would start work we are about to refuse.
+            await server.stop(grace=2.0)
+            scheduler.shutdown(wait=False)
+            finished = await runtime.shutdown(SHUTDOWN_TIMEOUT, NOTIFY_DRAIN_TIMEOUT)
+        log.info("imagebot service stopped" + ("" if finished else " (runs abandoned)"))
+        return 0, not finished
+

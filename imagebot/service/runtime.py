@@ -1,0 +1,516 @@
+"""The service's engine: scans and automation runs on demand, fed by schedules, webhooks and reloads.
+
+    scan(repository) --policy changed--> run(automation) --> commit, push, PR, record, notify
+
+Every scan and every automation run goes through a `SerialRuns`, so runs of one key never
+overlap and bursts coalesce; different keys run concurrently, so a slow registry delays only
+its own repository. The configuration in force is one `Generation` (config, scanner,
+dispatcher, receivers), swapped whole on reload, so a run sees one consistent config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagebot.config import Config, FluxObject, ImagePolicy, ImageUpdateAutomation, Receiver, SecretStore, load_config
+from imagebot.service.metrics import FailureKind, Metrics
+from imagebot.service.receivers import HookResult, PushedImage, ReceiverSettings, ResourceRef
+from imagebot.service.serial import SerialRuns, Trigger
+
+if TYPE_CHECKING:
+    from imagebot.cycle import AutomationOutcome
+    from imagebot.notify import Dispatcher
+    from imagebot.registry import RequestStats
+    from imagebot.scan import PolicyResult, Scanner, ScanReport
+    from imagebot.store import Store
+
+log = logging.getLogger("imagebot.service")
+
+STARTUP_SCAN_WAIT = 60.0  # an automation's first run waits this long at most for its repositories' first scans
+
+
+class ConfigRejected(Exception):
+    """The policy files cannot be used; `problems` says why, one line each, file and line first."""
+
+    def __init__(self, problems: list[str], objects: Iterable[tuple[str, str, str]] = ()) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+        self.objects = list(objects)  # (kind, namespace, name) named by the problems
+
+
+@dataclass
+class Generation:
+    """One loaded configuration and everything built from it."""
+
+    config: Config
+    scanner: Scanner
+    dispatcher: Dispatcher
+    receivers: list[ReceiverSettings]
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    config_path: Path
+    secrets_dir: Path | None
+    state_dir: Path
+    registry_concurrency: int = 8
+    ca_file: Path | None = None
+
+
+@dataclass
+class ConfigChanges:
+    """What a reload changed, by kind and key; `scan` and `run` are the work it calls for."""
+
+    scan: set[str] = field(default_factory=set)  # ImageRepository keys
+    run: set[str] = field(default_factory=set)  # ImageUpdateAutomation keys
+    dropped_policies: set[str] = field(default_factory=set)
+
+
+class Runtime:
+    def __init__(self, options: ServiceOptions, store: Store, metrics: Metrics) -> None:
+        self.options = options
+        self.secrets = SecretStore(options.secrets_dir)
+        self.store = store
+        self.metrics = metrics
+        self.scans = SerialRuns(self._scan, "scan of ImageRepository")
+        self.automations = SerialRuns(self._automate, "run of ImageUpdateAutomation")
+        self._generation: Generation | None = None
+        self._retired: list[Dispatcher] = []  # dispatchers of earlier generations, drained at shutdown
+        self._latest: dict[str, PolicyResult] = {}  # policy key -> last good result
+        self._first_scans: dict[str, asyncio.Event] = {}
+        self._awaiting_first_run: set[str] = set()  # automations whose startup run waits for first scans
+        self._git_locks: dict[str, asyncio.Lock] = {}
+        self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- configuration ---------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> Generation:
+        if self._generation is None:
+            raise RuntimeError("no configuration loaded")
+        return self._generation
+
+    @property
+    def loaded(self) -> bool:
+        return self._generation is not None
+
+    def load(self) -> Generation:
+        """Read and check the policy files and build what runs them; raises ConfigRejected."""
+        from imagebot.alerts import build_dispatcher
+        from imagebot.notify import NotifyConfigError
+        from imagebot.scan import Scanner
+
+        loaded = load_config(self.options.config_path, self.options.secrets_dir)
+        if loaded.errors:
+            raise ConfigRejected([str(p) for p in loaded.errors], _objects_named(p.object for p in loaded.errors))
+        for note in loaded.notes:
+            log.info("config note: %s", note)
+        config = loaded.config
+        try:
+            dispatcher = build_dispatcher(config, self.secrets)
+            receivers = [self._receiver(r) for r in config.receivers if not r.spec.suspend]
+        except (NotifyConfigError, LookupError, ValueError) as err:
+            raise ConfigRejected([str(err)]) from None
+        paths = {r.path for r in receivers}
+        if len(paths) != len(receivers):
+            raise ConfigRejected(["two Receivers have the same webhook path (same token, name and namespace)"])
+        return Generation(config, Scanner(config, self.secrets, self.store), dispatcher, receivers)
+
+    def _receiver(self, receiver: Receiver) -> ReceiverSettings:
+        spec = receiver.spec
+        return ReceiverSettings(
+            name=receiver.metadata.name, namespace=receiver.metadata.namespace, type=spec.type,
+            token=self.secrets.read_text(spec.secret_ref.name, "token"),
+            resources=[ResourceRef(r.kind, r.name, r.namespace) for r in spec.resources], events=spec.events,
+        )
+
+    def install(self, generation: Generation) -> ConfigChanges:
+        """Put `generation` in force; what changed since the previous one (everything, the first time)."""
+        previous = self._generation
+        changes = config_changes(previous.config if previous else Config(), generation.config)
+        if previous is not None and previous.dispatcher is not generation.dispatcher:
+            self._retired.append(previous.dispatcher)
+        for key in changes.dropped_policies:
+            self._latest.pop(key, None)
+        self._generation = generation
+        return changes
+
+    async def reload(self, reason: str) -> bool:
+        """Load the files again; on success put them in force and do the work the changes call for.
+        On failure keep the config in force, log why, count it and send an error event."""
+        async with self._reload_lock:
+            started = time.monotonic()
+            try:
+                generation = await asyncio.to_thread(self.load)
+            except ConfigRejected as err:
+                self.metrics.failure(FailureKind.CONFIG)
+                for problem in err.problems:
+                    log.error("config reload (%s) rejected: %s", reason, problem)
+                log.error("config reload (%s) failed with %d problem(s): keeping the previous configuration",
+                          reason, len(err.problems))
+                self._config_error_events(err)
+                return False
+            changes = self.install(generation)
+            log.info("config reloaded (%s) in %.2fs: %d repositories, %d policies, %d automations; "
+                     "rescanning %d, rerunning %d", reason, time.monotonic() - started,
+                     len(generation.config.repositories), len(generation.config.policies),
+                     len(generation.config.automations), len(changes.scan), len(changes.run))
+            for key in sorted(changes.scan):
+                self.scans.request(key, Trigger("reload"))
+            for key in sorted(changes.run):
+                self.automations.request(key, Trigger("reload"))
+            return True
+
+    def _config_error_events(self, err: ConfigRejected) -> None:
+        from imagebot.notify import Event, ObjectRef
+
+        dispatcher = self.generation.dispatcher
+        message = "configuration rejected, previous one kept: " + "; ".join(err.problems[:5])
+        if len(err.problems) > 5:
+            message += f" (and {len(err.problems) - 5} more)"
+        # Alerts select events by object: name the objects at fault, or else every automation
+        # (they are the ones now running on the previous configuration).
+        objects = err.objects or [("ImageUpdateAutomation", a.metadata.namespace, a.metadata.name)
+                                  for a in self.generation.config.automations]
+        for kind, namespace, name in objects:
+            dispatcher.dispatch(Event(severity="error", reason="InvalidConfig", message=message,
+                                      involved_object=ObjectRef(kind, namespace, name)))
+
+    # --- starting ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Scan every repository now; run every automation once its repositories have been scanned."""
+        config = self.generation.config
+        for repo in config.repositories:
+            self._first_scans[repo.key] = asyncio.Event()
+            self.scans.request(repo.key, Trigger("startup"))
+        for automation in config.automations:
+            if not automation.spec.suspend:
+                self._awaiting_first_run.add(automation.key)
+                self._spawn(self._first_run(automation))
+
+    async def _first_run(self, automation: ImageUpdateAutomation) -> None:
+        config = self.generation.config
+        repos = {p.repository_key for p in config.policies_for(automation)}
+        waits = [asyncio.ensure_future(self._first_scans[k].wait()) for k in repos if k in self._first_scans]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=STARTUP_SCAN_WAIT)
+            for waiter in late:  # a slow registry: run with what the others gave, it triggers us later
+                waiter.cancel()
+        self._awaiting_first_run.discard(automation.key)
+        self.automations.request(automation.key, Trigger("startup"))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- webhooks ------------------------------------------------------------------------------------
+
+    async def on_hook(self, receiver: ReceiverSettings, result: HookResult) -> None:
+        """Queue the work a verified webhook asks for and return: the sender is waiting."""
+        received = time.monotonic()
+        config = self.generation.config
+        repos, automations = resolve_resources(config, result.resources)
+        if result.pushed:
+            # A registry notification says which repository was pushed: scan only the matching ones.
+            repos = {key for key in repos if pushed_matches(config, key, result.pushed)}
+        pushed = received if result.pushed or repos else None
+        for key in sorted(repos):
+            self.scans.request(key, Trigger("webhook", pushed))
+        for key in sorted(automations):
+            self.automations.request(key, Trigger("webhook"))
+        if not repos and not automations:
+            log.info("webhook receiver=%s: no resource of this receiver matches the push", receiver.key)
+
+    # --- scanning ------------------------------------------------------------------------------------
+
+    async def scheduled_scan(self, key: str) -> None:
+        await self.scans.run(key, Trigger("interval"))
+
+    async def _scan(self, key: str, trigger: Trigger) -> None:
+        from imagebot.cycle import scan_events
+        from imagebot.registry import RegistryClient
+
+        generation = self.generation
+        config = generation.config
+        try:
+            repo = config.find("ImageRepository", key)
+            if repo is None:
+                log.info("scan skipped: ImageRepository %s is no longer configured", key, extra={"repository": key})
+                return
+            started = time.monotonic()
+            async with RegistryClient(concurrency_per_host=self.options.registry_concurrency,
+                                      ca_file=self.options.ca_file) as client:
+                report = await generation.scanner.scan(client, repositories=[key])
+            seconds = time.monotonic() - started
+            self._record_scan(report, client.stats, seconds, trigger)
+            for event in scan_events(report):
+                generation.dispatcher.dispatch(event)
+            changed = self._remember(report, trigger)
+            if changed:
+                self._trigger_automations(config, changed, trigger)
+        finally:
+            first = self._first_scans.get(key)
+            if first is not None:
+                first.set()
+
+    def _record_scan(self, report: ScanReport, stats: RequestStats, seconds: float, trigger: Trigger) -> None:
+        record_registry_stats(self.metrics, stats)
+        for result in report.repositories:
+            key = result.repository.key
+            fields = {"repository": key, "image": result.image, "trigger": trigger.reason}
+            if result.error:
+                self.metrics.scan_finished(key, ok=False, seconds=seconds)
+                self.metrics.failure(_scan_failure_kind(result.error, stats))
+                log.error("scan failed: %s", result.error, extra=fields)
+            else:
+                self.metrics.scan_finished(key, ok=True, seconds=seconds, tags=result.tags)
+                log.info("scanned %d tags in %.3fs%s", result.tags, seconds,
+                         " (suspended: stored tags)" if result.suspended else "", extra=fields)
+
+    def _remember(self, report: ScanReport, trigger: Trigger) -> list[ImagePolicy]:
+        """Keep each policy's last good result; the policies whose latest image changed."""
+        changed = []
+        for result in report.policies:
+            fields = {"policy": result.policy.key}
+            if result.error:
+                log.warning("policy not evaluated: %s", result.error, extra=fields)
+                continue
+            if result.latest is None:
+                continue
+            self._latest[result.policy.key] = result
+            if result.changed:
+                self.metrics.policy_changed(result.policy.key)
+                changed.append(result.policy)
+                log.info("latest image is now %s:%s", result.latest.name, result.latest.tag,
+                         extra={**fields, "digest": result.latest.digest, "trigger": trigger.reason})
+        return changed
+
+    def _trigger_automations(self, config: Config, policies: list[ImagePolicy], trigger: Trigger) -> None:
+        keys = {p.key for p in policies}
+        for automation in config.automations:
+            if automation.spec.suspend:
+                continue
+            # A startup scan's change is covered by the automation's startup run, which waits for them;
+            # any other change (a push) runs it now, whatever a slow registry's first scan is doing.
+            if trigger.reason == "startup" and automation.key in self._awaiting_first_run:
+                continue
+            if any(p.key in keys for p in config.policies_for(automation)):
+                self.automations.request(automation.key, Trigger("policy-changed", trigger.pushed_at))
+
+    # --- automations ---------------------------------------------------------------------------------
+
+    async def scheduled_automation(self, key: str) -> None:
+        await self.automations.run(key, Trigger("interval"))
+
+    async def _automate(self, key: str, trigger: Trigger) -> None:
+        from imagebot.cycle import run_automations
+        from imagebot.scan import ScanReport
+
+        generation = self.generation
+        config = generation.config
+        automation = config.find("ImageUpdateAutomation", key)
+        if not isinstance(automation, ImageUpdateAutomation):
+            log.info("run skipped: ImageUpdateAutomation %s is no longer configured", key, extra={"automation": key})
+            return
+        if automation.spec.suspend:
+            log.info("run skipped: suspended", extra={"automation": key})
+            return
+        report = ScanReport(policies=[self._latest[p.key] for p in config.policies_for(automation)
+                                      if p.key in self._latest])
+        # Automations sharing a clone (same URL and branch) take turns in it.
+        async with self._git_locks.setdefault(_clone_key(config, automation), asyncio.Lock()):
+            started = time.monotonic()
+            outcomes = await run_automations(config, report, self.secrets, self.store, self.options.state_dir,
+                                             automations=[automation], dispatcher=generation.dispatcher)
+            seconds = time.monotonic() - started
+        self.metrics.automation_run(key, seconds)
+        for outcome in outcomes:
+            self._record_outcome(outcome, trigger, seconds)
+
+    def _record_outcome(self, outcome: AutomationOutcome, trigger: Trigger, seconds: float) -> None:
+        key = outcome.automation.key
+        fields: dict[str, object] = {"automation": key, "trigger": trigger.reason, "status": outcome.status}
+        if outcome.status == "committed":
+            self.metrics.committed(key)
+            self.metrics.pushed(key)
+            if trigger.pushed_at is not None:
+                latency = time.monotonic() - trigger.pushed_at
+                self.metrics.push_to_commit_latency(latency)
+                fields["push_to_commit_seconds"] = round(latency, 3)
+            log.info("run finished in %.3fs: committed %s", seconds, (outcome.commit or "")[:12], extra=fields)
+        elif outcome.status == "failed":
+            log.info("run finished in %.3fs: failed", seconds, extra=fields)
+        else:
+            log.info("run finished in %.3fs: %s", seconds, outcome.status, extra=fields)
+        if outcome.pull_request_url:
+            self.metrics.pull_request(key)
+        if outcome.status == "failed":
+            self.metrics.failure(_outcome_failure_kind(outcome))
+
+    # --- stopping ------------------------------------------------------------------------------------
+
+    async def shutdown(self, timeout: float, notify_timeout: float = 10.0) -> bool:
+        """Start nothing new, give runs in progress `timeout` seconds, then deliver what notifications
+        are pending. True when every run finished in time."""
+        self.scans.close()
+        self.automations.close()
+        for task in self._background:
+            task.cancel()
+        # Scans only read registries: stop them now (a hanging registry must not hold the exit);
+        # automation runs write to git: let them finish.
+        scans = self.scans.running()
+        for task in scans:
+            task.cancel()
+        await asyncio.gather(*scans, return_exceptions=True)
+        running = self.automations.running()
+        finished = True
+        if running:
+            log.info("waiting up to %.0fs for %d run(s) in progress", timeout, len(running))
+            _, pending = await asyncio.wait(running, timeout=timeout)
+            if pending:
+                finished = False
+                log.error("%d run(s) still in progress after %.0fs are abandoned: %s", len(pending), timeout,
+                          ", ".join(t.get_name() for t in pending))
+                for task in pending:
+                    task.cancel()
+        dispatchers = [*self._retired, *([self._generation.dispatcher] if self._generation else [])]
+        await asyncio.gather(*(d.drain(timeout=notify_timeout) for d in dispatchers))
+        return finished
+
+
+# --- plain functions the engine uses ---------------------------------------------------------------
+
+
+def resolve_resources(config: Config, resources: Iterable[ResourceRef]) -> tuple[set[str], set[str]]:
+    """The ImageRepository keys to scan and ImageUpdateAutomation keys to run for a Receiver's resources.
+
+    ImagePolicy resources scan their repository; GitRepository resources run the automations
+    that use it. A name of `*` means every object of that kind in the namespace.
+    """
+    repos: set[str] = set()
+    automations: set[str] = set()
+
+    def picks(obj_namespace: str, obj_name: str, ref: ResourceRef) -> bool:
+        return obj_namespace == (ref.namespace or "default") and ref.name in ("*", obj_name)
+
+    for ref in resources:
+        if ref.kind == "ImageRepository":
+            repos |= {r.key for r in config.repositories if picks(r.metadata.namespace, r.metadata.name, ref)}
+        elif ref.kind == "ImagePolicy":
+            repos |= {p.repository_key for p in config.policies if picks(p.metadata.namespace, p.metadata.name, ref)}
+        elif ref.kind == "ImageUpdateAutomation":
+            automations |= {a.key for a in config.automations if picks(a.metadata.namespace, a.metadata.name, ref)}
+        elif ref.kind == "GitRepository":
+            sources = {g.key for g in config.git_repositories if picks(g.metadata.namespace, g.metadata.name, ref)}
+            automations |= {a.key for a in config.automations if a.source_key in sources}
+    return repos, automations
+
+
+def pushed_matches(config: Config, repo_key: str, pushed: Iterable[PushedImage]) -> bool:
+    """Does a pushed image name this ImageRepository? Compared by repository path only: the host in a
+    registry's notification is whatever Host the pusher used, often not the name in the config."""
+    from imagebot.registry import ImageReference
+
+    repo = config.find("ImageRepository", repo_key)
+    if repo is None:
+        return False
+    try:
+        path = ImageReference.parse(repo.spec.image).repository
+    except ValueError:
+        return False
+    for image in pushed:
+        names = {image.repository}
+        if "/" not in image.repository:  # Docker Hub's official images
+            names.add(f"library/{image.repository}")
+        if path in names:
+            return True
+    return False
+
+
+def _clone_key(config: Config, automation: ImageUpdateAutomation) -> str:
+    from imagebot.cycle import AutomationError, checkout_branch
+    from imagebot.delivery.git import GitSource
+
+    git = config.git_repository_for(automation)
+    try:
+        if git is not None:
+            return GitSource(git.spec.url, checkout_branch(config, automation)).cache_id
+    except (AutomationError, ValueError):
+        pass
+    return f"automation {automation.key}"  # the run fails early anyway
+
+
+def record_registry_stats(metrics: Metrics, stats: RequestStats) -> None:
+    """One scan's registry requests, by host and status, into the service's counters."""
+    for (host, status), count in stats.by_host_status.items():
+        metrics.registry_requests.labels(host, str(status)).inc(count)
+        if status == 429:
+            metrics.rate_limited.labels(host).inc(count)
+    for host, count in stats.transport_errors.items():
+        metrics.registry_requests.labels(host, "error").inc(count)
+
+
+def _scan_failure_kind(error: str, stats: RequestStats) -> FailureKind:
+    # The scanner reports a registry failure as text; its wording comes from imagebot.registry's errors.
+    text = error.lower()
+    if stats.rate_limited and ("429" in text or "rate" in text):
+        return FailureKind.RATE_LIMIT
+    if any(word in text for word in ("401", "403", "auth", "credential", "denied", "secret")):
+        return FailureKind.AUTH
+    return FailureKind.REGISTRY
+
+
+def _outcome_failure_kind(outcome: AutomationOutcome) -> FailureKind:
+    kind = outcome.error_kind or ""
+    if kind == "git" and "push" in (outcome.error or "") and "reject" in (outcome.error or ""):
+        return FailureKind.PUSH
+    return {"git": FailureKind.GIT, "config": FailureKind.CONFIG, "forge": FailureKind.FORGE,
+            "update": FailureKind.UPDATE}.get(kind, FailureKind.GIT)
+
+
+def _objects_named(labels: Iterable[str | None]) -> list[tuple[str, str, str]]:
+    """"ImagePolicy ns/name" labels of problems -> (kind, namespace, name), each once."""
+    out: list[tuple[str, str, str]] = []
+    for label in labels:
+        if not label or " " not in label:
+            continue
+        kind, _, key = label.partition(" ")
+        namespace, sep, name = key.partition("/")
+        if sep and (kind, namespace, name) not in out:
+            out.append((kind, namespace, name))
+    return out
+
+
+def config_changes(old: Config, new: Config) -> ConfigChanges:
+    """The scans and runs a new config calls for: new or changed repositories and policies are
+    scanned, new or changed automations (or their GitRepository) run."""
+
+    def by_key(objects: Iterable[FluxObject]) -> dict[str, dict[str, Any]]:
+        return {o.key: o.model_dump() for o in objects}
+
+    changes = ConfigChanges()
+    old_repos, new_repos = by_key(old.repositories), by_key(new.repositories)
+    changes.scan |= {k for k, v in new_repos.items() if old_repos.get(k) != v}
+    old_policies, new_policies = by_key(old.policies), by_key(new.policies)
+    changed_policies = {k for k, v in new_policies.items() if old_policies.get(k) != v}
+    changes.dropped_policies = changed_policies | (old_policies.keys() - new_policies.keys())
+    changes.scan |= {p.repository_key for p in new.policies if p.key in changed_policies}
+    changes.scan &= new_repos.keys()
+    old_git, new_git = by_key(old.git_repositories), by_key(new.git_repositories)
+    changed_git = {k for k, v in new_git.items() if old_git.get(k) != v}
+    old_autos = by_key(old.automations)
+    for automation in new.automations:
+        if automation.spec.suspend:
+            continue
+        if old_autos.get(automation.key) != automation.model_dump() or automation.source_key in changed_git:
+            changes.run.add(automation.key)
+    return changes

@@ -1,0 +1,202 @@
+"""The service's parts on their own: coalescing runs, job sync with a real scheduler, which
+resources a webhook triggers, and what a reload calls for."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from imagebot.config import Config, load_config
+from imagebot.service.main import Listen
+from imagebot.service.receivers import PushedImage, ResourceRef
+from imagebot.service.runtime import config_changes, pushed_matches, resolve_resources
+from imagebot.service.schedule import jitter_for, job_specs, sync_jobs
+from imagebot.service.serial import SerialRuns, Trigger
+from imagebot.service.watch import ConfigWatcher
+
+
+def test_triggers_during_a_run_coalesce_into_one_follow_up_and_runs_never_overlap() -> None:
+    log: list[tuple[str, str, float | None]] = []
+    active: dict[str, int] = {}
+    overlap = []
+
+    async def work(key: str, trigger: Trigger) -> None:
+        active[key] = active.get(key, 0) + 1
+        overlap.append(active[key] > 1)
+        log.append((key, trigger.reason, trigger.pushed_at))
+        await asyncio.sleep(0.05)
+        active[key] -= 1
+
+    async def scenario() -> None:
+        runs = SerialRuns(work, "test")
+        first = runs.request("a", Trigger("interval"))
+        await asyncio.sleep(0.01)
+        for i in range(5):  # a burst of pushes while "a" runs
+            runs.request("a", Trigger("webhook", pushed_at=10.0 - i))
+        runs.request("b", Trigger("interval"))  # another key is not held up
+        assert first is not None
+        await asyncio.gather(*runs.running())
+
+    asyncio.run(scenario())
+    assert not any(overlap)
+    assert [e for e in log if e[0] == "a"] == [("a", "interval", None), ("a", "webhook", 6.0)]
+    assert ("b", "interval", None) in log
+    assert log.index(("b", "interval", None)) == 1, "b started while a was running"
+
+
+def test_a_failing_run_does_not_stop_the_follow_up_and_close_refuses_new_work() -> None:
+    calls = []
+
+    async def work(key: str, trigger: Trigger) -> None:
+        calls.append(trigger.reason)
+        await asyncio.sleep(0.01)
+        if trigger.reason == "first":
+            raise RuntimeError("registry down")
+
+    async def scenario() -> None:
+        runs = SerialRuns(work, "test")
+        runs.request("a", Trigger("first"))
+        await asyncio.sleep(0.001)  # "first" has started: "second" waits for it
+        runs.request("a", Trigger("second"))
+        await asyncio.gather(*runs.running())
+        runs.close()
+        assert runs.request("a", Trigger("third")) is None
+
+    asyncio.run(scenario())
+    assert calls == ["first", "second"]
+
+
+CONFIG = """\
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: app, namespace: team}
+spec: {image: registry.example.com/team/app, interval: 5m}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: nginx, namespace: team}
+spec: {image: nginx, interval: 1h, suspend: %(suspend)s}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: app, namespace: team}
+spec:
+  imageRepositoryRef: {name: app}
+  policy: {semver: {range: "%(range)s"}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: fleet, namespace: team}
+spec: {url: "https://git.example.com/fleet.git", ref: {branch: main}, interval: 1h}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata: {name: fleet, namespace: team}
+spec:
+  interval: %(automation_interval)s
+  sourceRef: {kind: GitRepository, name: fleet}
+  git: {commit: {author: {name: bot, email: bot@example.com}}, push: {branch: main}}
+  update: {path: ./, strategy: Setters}
+"""
+
+
+def config(tmp_path: Path, *, suspend: str = "false", range_: str = ">=1.0.0", automation_interval: str = "10m",
+           name: str = "c.yaml") -> Config:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "c.yaml").write_text(CONFIG % {"suspend": suspend, "range": range_,
+                                             "automation_interval": automation_interval})
+    loaded = load_config(folder)
+    assert not loaded.errors, loaded.errors
+    return loaded.config
+
+
+def test_jobs_follow_the_config_through_reloads(tmp_path: Path) -> None:
+    async def scan(key: str) -> None: ...
+    async def automate(key: str) -> None: ...
+
+    async def scenario() -> list[list[tuple[str, float]]]:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        scheduler.start(paused=True)
+        seen = []
+        for cfg in (config(tmp_path), config(tmp_path, suspend="true", automation_interval="2m", name="d")):
+            sync_jobs(scheduler, job_specs(cfg, scan, automate))
+            seen.append(sorted((j.id, j.trigger.interval_length) for j in scheduler.get_jobs()))
+            assert all(j.max_instances == 1 and j.coalesce for j in scheduler.get_jobs())
+        scheduler.shutdown(wait=False)
+        return seen
+
+    first, second = asyncio.run(scenario())
+    assert first == [("automation team/fleet", 600.0), ("scan team/app", 300.0), ("scan team/nginx", 3600.0)]
+    assert second == [("automation team/fleet", 120.0), ("scan team/app", 300.0)], "suspended: no job"
+    assert jitter_for(300) == 30 and jitter_for(60) == 6 and jitter_for(3600) == 30
+
+
+def test_webhook_resources_resolve_to_scans_and_runs(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    repos, automations = resolve_resources(cfg, [ResourceRef("ImageRepository", "*", "team"),
+                                                 ResourceRef("GitRepository", "fleet", "team"),
+                                                 ResourceRef("ImageRepository", "app", "other")])
+    assert repos == {"team/app", "team/nginx"}
+    assert automations == {"team/fleet"}
+    assert resolve_resources(cfg, [ResourceRef("ImagePolicy", "app", "team")]) == ({"team/app"}, set())
+
+    assert pushed_matches(cfg, "team/app", [PushedImage("team/app", "1.2.3", "127.0.0.1:5000")])
+    assert not pushed_matches(cfg, "team/app", [PushedImage("team/other", "1.2.3")])
+    assert pushed_matches(cfg, "team/nginx", [PushedImage("nginx", "1.27", "docker.io")])
+
+
+def test_a_reload_rescans_changed_policies_and_reruns_changed_automations(tmp_path: Path) -> None:
+    old = config(tmp_path)
+    same = config(tmp_path, name="same")
+    assert config_changes(old, same).scan == set() and config_changes(old, same).run == set()
+
+    changed = config_changes(old, config(tmp_path, range_=">=2.0.0", automation_interval="1m", name="new"))
+    assert changed.scan == {"team/app"}
+    assert changed.dropped_policies == {"team/app"}
+    assert changed.run == {"team/fleet"}
+    first = config_changes(Config(), old)
+    assert first.scan == {"team/app", "team/nginx"} and first.run == {"team/fleet"}
+
+
+def test_watcher_notices_added_changed_and_removed_files(tmp_path: Path) -> None:
+    calls = []
+
+    async def on_change() -> None:
+        calls.append(1)
+
+    async def scenario() -> list[bool]:
+        (tmp_path / "a.yaml").write_text("a: 1\n")
+        watcher = ConfigWatcher(tmp_path, on_change)
+        results = [await watcher.poll_once()]
+        (tmp_path / "b.yml").write_text("b: 1\n")
+        results.append(await watcher.poll_once())
+        (tmp_path / "a.yaml").write_text("a: 22\n")
+        results.append(await watcher.poll_once())
+        (tmp_path / "notes.txt").write_text("not a policy file")
+        results.append(await watcher.poll_once())
+        (tmp_path / "b.yml").unlink()
+        results.append(await watcher.poll_once())
+        return results
+
+    assert asyncio.run(scenario()) == [False, True, True, False, True]
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("127.0.0.1:9090", Listen("127.0.0.1", 9090)),
+    ("[::1]:0", Listen("::1", 0)),
+    (":8080", Listen("127.0.0.1", 8080)),
+])
+def test_listen_addresses(text: str, expected: Listen) -> None:
+    assert Listen.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["9090", "localhost:http", "127.0.0.1:70000"])
+def test_bad_listen_addresses_say_what_is_expected(text: str) -> None:
+    with pytest.raises(ValueError, match="expected HOST:PORT"):
+        Listen.parse(text)
+

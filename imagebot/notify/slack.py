@@ -39,6 +39,9 @@ def _code(text: str) -> str:
 
 
 def _link(url: str, label: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        # Slack refuses links to file:// or ssh:// (a git remote): show those as code
+        return _code(url)
     # `|` and `>` end a Slack link; such characters in a URL must be percent-encoded.
     safe = url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
     return f"<{safe}|{escape(label)}>"

@@ -57,6 +57,16 @@ def test_slack_delivery_is_valid_block_kit_with_images_commit_and_pr(webhook_rec
     assert payload["text"].startswith("✅ flux-system/apps: 2 images updated")
 
 
+def test_slack_shows_a_non_web_repository_url_as_code_not_a_link(webhook_receiver):
+    receiver = webhook_receiver("slack")
+    send(provider("slack", receiver.url("/services/T0/B0/abc")), delivery(repository_url="ssh://git@example.com/fleet"))
+
+    [request] = receiver.requests
+    assert request.errors == []  # Slack refuses <ssh://...|...> links
+    text = all_text(request.json()["blocks"])
+    assert "`ssh://git@example.com/fleet`" in text and "<ssh://" not in text
+
+
 def test_slack_error_names_the_reason_with_red_styling(webhook_receiver):
     receiver = webhook_receiver("slack")
     send(provider("slack", receiver.url("/services/T0/B0/abc")), failure())

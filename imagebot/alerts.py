@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from imagebot.config import Config, SecretStore
 
 if TYPE_CHECKING:
-    from imagebot.notify import AlertRule, Dispatcher, ProviderSettings
+    from imagebot.notify import AlertRule, Dispatcher, ProviderSettings, Route
 
 
 def provider_settings(config: Config, secrets: SecretStore) -> list[ProviderSettings]:
@@ -54,8 +55,9 @@ def alert_rules(config: Config) -> list[AlertRule]:
     ]
 
 
-def build_dispatcher(config: Config, secrets: SecretStore) -> Dispatcher:
+def build_dispatcher(config: Config, secrets: SecretStore,
+                     on_failure: Callable[[Route], None] | None = None) -> Dispatcher:
     """Raises NotifyConfigError or SecretError naming the object when a Provider or Alert is unusable."""
     from imagebot.notify import Dispatcher
 
-    return Dispatcher(provider_settings(config, secrets), alert_rules(config))
+    return Dispatcher(provider_settings(config, secrets), alert_rules(config), on_failure=on_failure)

@@ -37,6 +37,7 @@ class RepositoryResult:
     tags: int  # after the exclusionList
     error: str | None = None
     suspended: bool = False
+    error_kind: str | None = None  # "auth", "rate_limit", "registry", "config" (a secret)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class _Listing:
     options: AccessOptions | None
     tags: list[str] | None = None
     error: str | None = None
+    error_kind: str | None = None
 
 
 class Scanner:
@@ -154,7 +156,7 @@ class Scanner:
             try:
                 options = access_options(repo, self.secrets)
             except SecretError as err:
-                plan.append((repo, _Listing(ref, None, error=str(err)), None))
+                plan.append((repo, _Listing(ref, None, error=str(err), error_kind="config"), None))
                 continue
             # one listing per (repository, access) however many ImageRepositories name it
             listing = listings.setdefault((str(ref), options), _Listing(ref, options))
@@ -170,6 +172,7 @@ class Scanner:
                 self.store.save_tags(str(listing.ref), listing.tags)
             except Exception as err:  # every registry failure becomes this repository's error
                 listing.error = str(err) or type(err).__name__
+                listing.error_kind = _failure_kind(err)
                 log.warning("scan failed", extra={"repository": str(listing.ref), "error": listing.error})
             done += 1
             if progress:
@@ -188,7 +191,8 @@ class Scanner:
                 continue
             if listing.error is not None:
                 tags_by_repo[repo.key] = None
-                report.repositories.append(RepositoryResult(repo, image, 0, listing.error))
+                report.repositories.append(RepositoryResult(repo, image, 0, listing.error,
+                                                            error_kind=listing.error_kind))
                 continue
             tags = listing.tags or []
             tags_by_repo[repo.key] = tags
@@ -233,6 +237,16 @@ class Scanner:
         latest = LatestImage(repo.spec.image, tag, digest)
         changed = self.store.save_policy_result(policy.key, repo.spec.image, tag, digest)
         return PolicyResult(policy, latest, changed=changed)
+
+
+def _failure_kind(err: Exception) -> str:
+    from imagebot.registry import AuthError, RateLimited
+
+    if isinstance(err, AuthError):
+        return "auth"
+    if isinstance(err, RateLimited):
+        return "rate_limit"
+    return "registry"
 
 
 def _count_kept(tags: list[str], exclusions: list[str]) -> int:

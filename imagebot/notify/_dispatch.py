@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from imagebot import redact as _redact
@@ -42,7 +42,9 @@ class Dispatcher:
         alerts: Iterable[AlertRule],
         retries: int = 3,
         backoff: Backoff | None = None,
+        on_failure: Callable[[Route], None] | None = None,
     ) -> None:
+        self._on_failure = on_failure  # e.g. a metrics counter; called once per failed delivery
         self._providers: dict[tuple[str, str], ProviderSettings] = {}
         self._notifiers: dict[tuple[str, str], Notifier] = {}
         self._secrets: list[str] = []
@@ -134,6 +136,10 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _failed(self, route: Route) -> None:
+        if self._on_failure is not None:
+            self._on_failure(route)
+
     async def _send(self, route: Route, event: Event) -> None:
         if route.alert.summary:
             event = event.with_metadata({SUMMARY_KEY: route.alert.summary})
@@ -147,9 +153,11 @@ class Dispatcher:
             )
         except NotifyError as err:
             logger.warning("notification for alert %s failed: %s", route.alert.ref, self._scrub(str(err)))
+            self._failed(route)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # a bug in one provider must not kill the others' deliveries
+            self._failed(route)
             logger.error(
                 "notification for alert %s via provider %s failed unexpectedly: %s: %s",
                 route.alert.ref,

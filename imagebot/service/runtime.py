@@ -114,7 +114,8 @@ class Runtime:
             log.info("config note: %s", note)
         config = loaded.config
         try:
-            dispatcher = build_dispatcher(config, self.secrets)
+            dispatcher = build_dispatcher(config, self.secrets,
+                                          on_failure=lambda route: self.metrics.failure(FailureKind.NOTIFY))
             receivers = [self._receiver(r) for r in config.receivers if not r.spec.suspend]
         except (NotifyConfigError, LookupError, ValueError) as err:
             raise ConfigRejected([str(err)]) from None
@@ -269,7 +270,7 @@ class Runtime:
             fields = {"repository": key, "image": result.image, "trigger": trigger.reason}
             if result.error:
                 self.metrics.scan_finished(key, ok=False, seconds=seconds)
-                self.metrics.failure(_scan_failure_kind(result.error, stats))
+                self.metrics.failure(FailureKind(result.error_kind or "registry"))
                 log.error("scan failed: %s", result.error, extra=fields)
             else:
                 self.metrics.scan_finished(key, ok=True, seconds=seconds, tags=result.tags)
@@ -457,16 +458,6 @@ def record_registry_stats(metrics: Metrics, stats: RequestStats) -> None:
             metrics.rate_limited.labels(host).inc(count)
     for host, count in stats.transport_errors.items():
         metrics.registry_requests.labels(host, "error").inc(count)
-
-
-def _scan_failure_kind(error: str, stats: RequestStats) -> FailureKind:
-    # The scanner reports a registry failure as text; its wording comes from imagebot.registry's errors.
-    text = error.lower()
-    if stats.rate_limited and ("429" in text or "rate" in text):
-        return FailureKind.RATE_LIMIT
-    if any(word in text for word in ("401", "403", "auth", "credential", "denied", "secret")):
-        return FailureKind.AUTH
-    return FailureKind.REGISTRY
 
 
 def _outcome_failure_kind(outcome: AutomationOutcome) -> FailureKind:

@@ -67,6 +67,18 @@ def test_client_error_is_final_and_logged_with_what_to_do(webhook_receiver, capl
     assert "HTTP 404: no_service" in message and "update the `address` key" in message
 
 
+def test_a_final_failure_is_reported_once_to_the_failure_callback(webhook_receiver):
+    receiver = webhook_receiver("slack")
+    receiver.default = Reply(404, "no_service")
+    failed: list[str] = []
+    provider = ProviderSettings("chat", "flux-system", "slack", receiver.url("/services/T/B/x"))  # type: ignore[arg-type]
+    rule = AlertRule("all", "flux-system", "chat", event_sources=[("ImageUpdateAutomation", "*")])
+    dispatcher = Dispatcher([provider], [rule], backoff=FAST, on_failure=lambda route: failed.append(route.alert.ref))
+
+    assert run(dispatcher)
+    assert failed == [rule.ref]
+
+
 def test_gives_up_after_the_retries_on_a_refused_connection(caplog):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

@@ -240,13 +240,15 @@ class RegistryClient:
             self._http[key] = httpx.AsyncClient(
                 verify=context, timeout=options.timeout,
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=4 * self._concurrency),
-                event_hooks={"response": [self._count_response]},
+                event_hooks={"request": [_stamp_request], "response": [self._count_response]},
                 headers={"User-Agent": "imagebot"},
             )
         return self._http[key]
 
     async def _count_response(self, response: httpx.Response) -> None:
-        self.stats.record_response(response.request.url.netloc.decode(), response.status_code)
+        sent = response.request.extensions.get("imagebot_sent")
+        seconds = time.monotonic() - sent if sent is not None else None
+        self.stats.record_response(response.request.url.netloc.decode(), response.status_code, seconds)
 
     # ---- credentials ------------------------------------------------------------------------
 
@@ -506,3 +508,7 @@ class RegistryClient:
 
     def _fail(self, kind: type[RegistryError], call: _Call, message: str) -> NoReturn:
         raise kind(f"{call.name}: {message}", repository=call.name, host=call.ref.api_host)
+
+
+async def _stamp_request(request: httpx.Request) -> None:
+    request.extensions["imagebot_sent"] = time.monotonic()  # for the request-duration metric

@@ -14,9 +14,12 @@ class RequestStats:
     transport_errors: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
     total: int = 0
+    seconds_by_host: dict[str, list[float]] = field(default_factory=dict)  # time to response headers
 
-    def record_response(self, host: str, status: int) -> None:
+    def record_response(self, host: str, status: int, seconds: float | None = None) -> None:
         self.by_host_status[(host, status)] += 1
+        if seconds is not None:
+            self.seconds_by_host.setdefault(host, []).append(seconds)
         self.total += 1
         if status == 429:
             self.rate_limited += 1

@@ -458,6 +458,10 @@ def record_registry_stats(metrics: Metrics, stats: RequestStats) -> None:
             metrics.rate_limited.labels(host).inc(count)
     for host, count in stats.transport_errors.items():
         metrics.registry_requests.labels(host, "error").inc(count)
+    for host, durations in stats.seconds_by_host.items():
+        histogram = metrics.registry_request_duration.labels(host)
+        for seconds in durations:
+            histogram.observe(seconds)
 
 
 def _outcome_failure_kind(outcome: AutomationOutcome) -> FailureKind:

@@ -51,6 +51,8 @@ def test_push_gives_commit_slack_message_and_metrics(tmp_path: Path, http_git_se
         # from the webhook's arrival to the end of the run, which ends just after the push the test saw
         assert 0 < sample(metrics, "imagebot_push_to_commit_seconds_sum") < latency + 1
         assert sample(metrics, "imagebot_registry_requests_total", host=svc.registry.host, status="200") >= 2
+        timed = sample(metrics, "imagebot_registry_request_duration_seconds_count", host=svc.registry.host)
+        assert timed is not None and timed >= 2
         assert sample(metrics, "imagebot_failures_total", kind="git") == 0
         webhooks = sample(metrics, "imagebot_webhook_requests_total", receiver="team/registry", status="200")
         assert webhooks is not None and webhooks >= 1

@@ -1,61 +1,13 @@
-"""A real CNCF distribution registry (Debian's docker-registry) that notifies a URL on push."""
+"""Pushing to a real registry from async tests, without blocking the loop that serves its notifications."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import re
-import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-@asynccontextmanager
-async def notifying_registry(workdir: Path, notify_url: str) -> AsyncIterator[str]:
-    """Run `docker-registry serve` on 127.0.0.1:0 with one notification endpoint; yield its base URL."""
-    config = {
-        "version": 0.1,
-        "log": {"level": "info"},
-        "storage": {"filesystem": {"rootdirectory": str(workdir / "storage")}},
-        "http": {"addr": "127.0.0.1:0"},
-        "notifications": {
-            "endpoints": [{"name": "imagebot", "url": notify_url, "timeout": "2s", "threshold": 3, "backoff": "100ms"}]
-        },
-    }
-    config_path = workdir / "registry.yml"
-    config_path.write_text(json.dumps(config))  # JSON is YAML
-    log_path = workdir / "registry.log"
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            "docker-registry", "serve", str(config_path), stdout=log, stderr=log
-        )
-    try:
-        port = None
-        for _ in range(250):  # ready in ~60 ms; give it 5 s
-            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", log_path.read_text(errors="replace"))
-            if found:
-                port = int(found.group(1))
-                break
-            if proc.returncode is not None:
-                break
-            await asyncio.sleep(0.02)
-        if port is None:
-            raise RuntimeError(f"docker-registry did not start:\n{log_path.read_text(errors='replace')}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 async def push_image(client: httpx.AsyncClient, repository: str, tag: str) -> str:

@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from imagebot.service.receivers import PushedImage, ReceiverType, ResourceRef
+from tests.support.registry import start_registry
 
-from ._registry import notifying_registry, push_image
+from ._registry import push_image
 from .conftest import Service, receiver_for
 
 pytestmark = pytest.mark.anyio
@@ -19,9 +20,9 @@ pytestmark = pytest.mark.anyio
 
 async def test_registry_push_notification_is_parsed_into_pushed_image(service: Service, tmp_path: Path) -> None:
     receiver = receiver_for(ReceiverType.GENERIC)
-    async with notifying_registry(tmp_path, service.url + receiver.path) as registry_url:
-        host = registry_url.removeprefix("http://")
-        async with httpx.AsyncClient(base_url=registry_url) as client:
+    with start_registry(tmp_path, notify_url=service.url + receiver.path) as registry:
+        host = registry.host
+        async with httpx.AsyncClient(base_url=registry.url) as client:
             start = time.monotonic()
             digest = await push_image(client, "team/app", "1.2.3")
             while not service.calls and time.monotonic() - start < 10:

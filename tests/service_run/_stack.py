@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from imagebot.service.receivers import hook_path
 from tests.support.gitremotes import BareRemote, HttpGitServer, git, make_bare_repo
-from tests.support.registry import REGISTRY_BINARY, RegistryServer, _wait_for_port
+from tests.support.registry import RegistryServer, start_registry
 from tests.support.webhookreceiver import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,38 +38,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@contextmanager
-def notifying_registry(folder: Path, notify_url: str) -> Iterator[RegistryServer]:
-    """`docker-registry serve` on 127.0.0.1:0 whose `notifications.endpoints` POSTs every event to `notify_url`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "version": 0.1,
-        "log": {"level": "info", "accesslog": {"disabled": True}},
-        "storage": {"filesystem": {"rootdirectory": str(folder / "storage")}},
-        "http": {"addr": "127.0.0.1:0", "secret": "not-secret-in-tests"},
-        "notifications": {"endpoints": [
-            {"name": "imagebot", "url": notify_url, "timeout": "2s", "threshold": 5, "backoff": "200ms"},
-        ]},
-    }
-    (folder / "config.yml").write_text(json.dumps(config))
-    log_path = folder / "registry.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([REGISTRY_BINARY, "serve", str(folder / "config.yml")], stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        port = _wait_for_port(process, log_path)
-        server = RegistryServer(host=f"127.0.0.1:{port}", storage_root=folder / "storage", process=process,
-                                log_path=log_path)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def deployment(image: str, policy: str = "app", name: str = "app") -> str:
@@ -271,8 +239,8 @@ def service_stack(tmp: Path, *, slack: bool = True, extra_config: str = "", file
     """
     port = free_port()
     with ExitStack() as stack:
-        registry = stack.enter_context(notifying_registry(
-            tmp / "registry", f"http://127.0.0.1:{port}{hook_path(TOKEN, RECEIVER, NAMESPACE)}"))
+        registry = stack.enter_context(start_registry(
+            tmp / "registry", notify_url=f"http://127.0.0.1:{port}{hook_path(TOKEN, RECEIVER, NAMESPACE)}"))
         registry.push_image(REPOSITORY, "1.0.0")
         manifests = {"apps/app.yaml": deployment(f"{registry.host}/{REPOSITORY}:1.0.0"), **(files or {})}
         if git_server is None:

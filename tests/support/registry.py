@@ -516,12 +516,14 @@ def copy_repository(storage_root: Path, source: str, target: str) -> None:
 def start_registry(folder: Path, *, auth: Literal[None, "htpasswd", "token"] = None,
                    ca: CertificateAuthority | None = None, require_client_cert: bool = False,
                    anonymous_pull: bool = False, token_expires_in: int = 300, token_server_tls: bool = True,
-                   username: str = "alice", password: str | None = None) -> Iterator[RegistryServer]:
+                   username: str = "alice", password: str | None = None,
+                   notify_url: str | None = None) -> Iterator[RegistryServer]:
     """Run `docker-registry serve` on 127.0.0.1:0 with the given auth and TLS until the block ends.
 
     With `ca`, the registry (and the token server) speak TLS with certificates from it; with
     `require_client_cert`, the registry also demands a client certificate signed by it;
-    `token_server_tls=False` keeps the token server on plain http even then.
+    `token_server_tls=False` keeps the token server on plain http even then; with `notify_url`,
+    the registry POSTs its events (`notifications.endpoints`) there, as it does for webhooks.
     """
     folder.mkdir(parents=True, exist_ok=True)
     password = password or secrets.token_urlsafe(12)
@@ -533,6 +535,10 @@ def start_registry(folder: Path, *, auth: Literal[None, "htpasswd", "token"] = N
                     "maintenance": {"uploadpurging": {"enabled": False}}},
         "http": {"addr": "127.0.0.1:0", "secret": secrets.token_hex(16)},
     }
+    if notify_url is not None:
+        config["notifications"] = {"endpoints": [
+            {"name": "imagebot", "url": notify_url, "timeout": "2s", "threshold": 5, "backoff": "200ms"},
+        ]}
     token_server = None
     client_cert = None
     if ca is not None:

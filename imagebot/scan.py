@@ -173,7 +173,8 @@ class Scanner:
             except Exception as err:  # every registry failure becomes this repository's error
                 listing.error = str(err) or type(err).__name__
                 listing.error_kind = _failure_kind(err)
-                log.warning("scan failed", extra={"repository": str(listing.ref), "error": listing.error})
+                if listing.error_kind != "rate_limit":  # the client logs a rate-limited host once, not per repository
+                    log.warning("scan failed", extra={"repository": str(listing.ref), "error": listing.error})
             done += 1
             if progress:
                 progress(done, len(listings))

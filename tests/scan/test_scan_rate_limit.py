@@ -12,7 +12,7 @@ from imagebot.config import SecretStore, load_config
 from imagebot.registry import RegistryClient
 from imagebot.scan import Scanner
 from imagebot.store import Store
-from tests.support.fakeregistry import Fault, FakeRegistry, fake_registry  # noqa: F401
+from tests.support.fakeregistry import FakeRegistry, Fault, fake_registry  # noqa: F401
 
 
 def test_rate_limited_registry_is_reported_once_and_others_still_scan(

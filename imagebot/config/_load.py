@@ -19,9 +19,12 @@ def config_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such file or folder")
+    # Hidden entries below the folder are skipped: a mounted ConfigMap holds `..data/` and
+    # timestamped copies beside the links to its files, and editors leave `.swp` files.
     return sorted(
         p for p in path.rglob("*")
-        if p.suffix in _SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.parts)
+        if p.suffix in _SUFFIXES and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
     )
 
 

@@ -161,3 +161,16 @@ def test_validate_command_on_examples_and_on_errors(tmp_path: Path, capsys: pyte
     assert main(["validate", "-c", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "ImagePolicy default/app: spec.imageRepositoryRef: ImageRepository default/app does not exist" in err
+
+
+def test_a_mounted_configmap_is_read_once_and_hidden_parents_do_not_matter(tmp_path: Path) -> None:
+    # The layout Kubernetes gives a ConfigMap volume: files are links into a hidden, timestamped folder.
+    mount = tmp_path / ".config" / "imagebot"
+    data = mount / "..2026_11_21_10_00_00.123"
+    data.mkdir(parents=True)
+    (data / "repo.yaml").write_text(textwrap.dedent(REPO).lstrip())
+    (mount / "..data").symlink_to(data.name)
+    (mount / "repo.yaml").symlink_to("..data/repo.yaml")
+    loaded = load_config(mount)
+    assert loaded.errors == []
+    assert [r.key for r in loaded.config.repositories] == ["default/app"]

@@ -42,8 +42,13 @@ def write_config(folder: Path, host: str, repos: int) -> None:
         for suffix in ("", "-again"):  # two ImageRepositories per image: the scan must list it once
             docs.append(f"""apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImageRepository
-metadata: {{name: app{i}{suffix}, namespace: bench}}
-spec: {{image: {host}/bench/app{i}, interval: 1h, insecure: true}}
+metadata:
+  name: app{i}{suffix}
+  namespace: bench
+spec:
+  image: {host}/bench/app{i}
+  interval: 1h
+  insecure: true
 """)
         docs.append(f"""apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImagePolicy

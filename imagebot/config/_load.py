@@ -1,4 +1,9 @@
-"""Reading policy files: YAML documents -> Flux objects, with every problem located precisely."""
+"""Reading policy files: YAML documents -> Flux objects, with every problem located precisely.
+
+Documents are composed into nodes (libyaml's parser when ruamel.yaml.clib is there: ten times
+faster than the round-trip loader) and built into plain data; the nodes stay at hand only to name
+the line of whatever field a problem is about.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +33,27 @@ def config_files(path: Path) -> list[Path]:
     )
 
 
+def _documents(text: str) -> list[tuple[Any, Any]]:
+    """(data, node) of each document; libyaml first, the pure parser for what libyaml refuses
+    (YAML 1.2 allows `host:5000/x` as a plain scalar in a flow mapping, libyaml does not)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    last: YAMLError | None = None
+    for pure in (False, True):
+        yaml = YAML(typ="safe", pure=pure)
+        try:
+            nodes = [n for n in yaml.compose_all(text) if n is not None]
+            return [(yaml.constructor.construct_document(n), n) for n in nodes]
+        except YAMLError as err:
+            last = err
+    assert last is not None
+    raise last
+
+
 def read_objects(path: Path, display: str) -> tuple[list[FluxObject], list[Problem]]:
     """Every Flux object of a known kind in one file, and the problems of the others."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     objects: list[FluxObject] = []
     problems: list[Problem] = []
@@ -39,17 +61,18 @@ def read_objects(path: Path, display: str) -> tuple[list[FluxObject], list[Probl
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         return [], [Problem(display, None, None, None, f"cannot be read: {err}")]
-    yaml = YAML(typ="rt")
     try:
-        documents = list(yaml.load_all(text))
+        documents = _documents(text)
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
         return [], [Problem(display, line, None, None, f"not valid YAML: {err.problem or err}")]
-    for doc in documents:
-        if doc is None:
+    except YAMLError as err:
+        return [], [Problem(display, None, None, None, f"not valid YAML: {err}")]
+    for data, node in documents:
+        if data is None:
             continue
-        obj, problem = _read_document(doc, display)
+        obj, problem = _read_document(data, node, display)
         if obj is not None:
             objects.append(obj)
         if problem is not None:
@@ -57,8 +80,8 @@ def read_objects(path: Path, display: str) -> tuple[list[FluxObject], list[Probl
     return objects, problems
 
 
-def _read_document(doc: Any, display: str) -> tuple[FluxObject | None, list[Problem] | None]:
-    line = _line(doc)
+def _read_document(doc: Any, node: Any, display: str) -> tuple[FluxObject | None, list[Problem] | None]:
+    line = node.start_mark.line + 1
     if not isinstance(doc, dict):
         return None, [Problem(display, line, None, None, "expected a mapping with apiVersion and kind", "note")]
     kind = doc.get("kind")
@@ -79,26 +102,28 @@ def _read_document(doc: Any, display: str) -> tuple[FluxObject | None, list[Prob
         accepted = ", ".join(f"{group}/{v}" for v in versions)
         return None, [Problem(display, line, label, "apiVersion", f"{api_version} is not supported: use {accepted}")]
     try:
-        obj = model.model_validate(_plain(doc))
+        obj = model.model_validate(doc)
     except ValidationError as err:
-        return None, [_locate(err_item, doc, display, label) for err_item in err.errors()]
-    return obj.model_copy(update={"origin": Origin(display, line or 1)}), None
+        return None, [_locate(item, node, display, label) for item in err.errors()]
+    return obj.model_copy(update={"origin": Origin(display, line)}), None
 
 
-def _locate(item: Any, doc: Any, display: str, label: str) -> Problem:
+def _locate(item: Any, node: Any, display: str, label: str) -> Problem:
+    """The problem of one validation error, at the line of the deepest field of its path that exists."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
     loc = [part for part in item["loc"] if not _is_union_tag(part)]
-    node, line = doc, _line(doc)
+    line = node.start_mark.line + 1
     for part in loc:
-        try:
-            if isinstance(node, dict) and part in node:
-                line = _key_line(node, part) or line
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                line = _item_line(node, part) or line
-                node = node[part]
-            else:
+        if isinstance(node, MappingNode):
+            found = next(((k, v) for k, v in node.value if k.value == part), None)
+            if found is None:
                 break
-        except (TypeError, KeyError):
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
             break
     field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
     message = item["msg"].removeprefix("Value error, ")
@@ -112,36 +137,3 @@ def _locate(item: Any, doc: Any, display: str, label: str) -> Problem:
 def _is_union_tag(part: Any) -> bool:
     # pydantic adds the tag of a union member to the location (e.g. "function-after[...]")
     return isinstance(part, str) and ("[" in part or part.startswith("function-"))
-
-
-def _line(node: Any) -> int | None:
-    lc = getattr(node, "lc", None)
-    return lc.line + 1 if lc is not None and lc.line is not None else None
-
-
-def _key_line(node: Any, key: Any) -> int | None:
-    try:
-        return node.lc.key(key)[0] + 1
-    except (AttributeError, KeyError, TypeError):
-        return None
-
-
-def _item_line(node: Any, index: int) -> int | None:
-    try:
-        return node.lc.item(index)[0] + 1
-    except (AttributeError, KeyError, TypeError, IndexError):
-        return None
-
-
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip containers and scalars as plain Python values."""
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, bool) or node is None:
-        return node
-    for kind in (str, int, float):
-        if isinstance(node, kind):
-            return kind(node)
-    return node

@@ -174,3 +174,22 @@ def test_a_mounted_configmap_is_read_once_and_hidden_parents_do_not_matter(tmp_p
     loaded = load_config(mount)
     assert loaded.errors == []
     assert [r.key for r in loaded.config.repositories] == ["default/app"]
+
+
+def test_yaml_1_2_plain_scalars_with_colons_in_flow_mappings_load(tmp_path: Path) -> None:
+    # libyaml (YAML 1.1) refuses `localhost:5000/app` here; YAML 1.2 and Flux users write it
+    write(tmp_path, "flow.yaml", """
+        apiVersion: image.toolkit.fluxcd.io/v1
+        kind: ImageRepository
+        metadata: {name: app, namespace: team}
+        spec: {image: localhost:5000/team/app, interval: 5m, insecure: true}
+        ---
+        apiVersion: image.toolkit.fluxcd.io/v1
+        kind: ImagePolicy
+        metadata: {name: app, namespace: team}
+        spec: {imageRepositoryRef: {name: app}, policy: {semver: {range: ">=1"}}, interval: sometime}
+        """)
+    loaded = load_config(tmp_path)
+    assert loaded.config.repositories[0].spec.image == "localhost:5000/team/app"
+    [error] = loaded.errors
+    assert str(error).startswith(f"{tmp_path}/flow.yaml:9: ImagePolicy team/app: spec.interval:")

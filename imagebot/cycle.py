@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from imagebot.config import Config, ImageUpdateAutomation, SecretStore
 
 if TYPE_CHECKING:
-    from imagebot.delivery.git import Checkout, GitSource, Signing
+    from imagebot.delivery.git import GitSource, Signing
     from imagebot.notify import Dispatcher, Event
     from imagebot.scan import ScanReport
     from imagebot.store import Store
@@ -153,7 +153,6 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
         outcome.repository_url = source.display_url
         values = policy_values(config, automation, report)
         selected = {f"{p.metadata.namespace}:{p.metadata.name}" for p in config.policies_for(automation)}
-        checkout: Checkout = Checkout.prepare(state_dir / "git", source)
         commit = spec.git.commit
         author = Author(commit.author.name, commit.author.email)
         push = spec.git.push
@@ -175,11 +174,12 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
                                   template=commit.message_template, values=commit.message_template_values)
 
         options = [f"{k}={v}" if v else k for k, v in (push.options if push else {}).items()]
-        delivered = deliver(
-            checkout, apply=apply, message=message, author=author, signing=signing(automation, secrets),
-            push_branch=push.branch if push else None, refspec=push.refspec if push else None,
-            push_options=options,
-        )
+        with Checkout.locked(state_dir / "git", source) as checkout:
+            delivered = deliver(
+                checkout, apply=apply, message=message, author=author, signing=signing(automation, secrets),
+                push_branch=push.branch if push else None, refspec=push.refspec if push else None,
+                push_options=options,
+            )
     except AutomationError as err:
         return _failed(outcome, err.kind, str(err))
     except MessageTemplateError as err:

@@ -37,10 +37,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from imagebot.config import SecretStore
-    from imagebot.cycle import AutomationError, git_source, policy_values, update_root
+    from imagebot.cycle import AutomationError
     from imagebot.scan import Scanner
     from imagebot.store import Store
-    from imagebot.update import apply_updates
 
     config = load_or_report(args)
     if config is None:
@@ -65,16 +64,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             if args.repo is not None:
                 workdir = args.repo.resolve()
+                root, result = _plan(config, automation, report, workdir)
             else:
-                from imagebot.delivery.git import Checkout, GitError
-
-                try:
-                    workdir = Checkout.prepare(folder / "git", git_source(config, automation, secrets)).workdir
-                except GitError as err:
-                    raise AutomationError("git", str(err)) from None
-            root = update_root(workdir, automation)
-            result = apply_updates(root, policy_values(config, automation, report),
-                                   default_namespace=automation.metadata.namespace, write=False)
+                workdir, root, result = _plan_checkout(config, automation, report, secrets, folder / "git")
         except (AutomationError, LookupError, OSError, ValueError) as err:
             print(f"error: {name}: {err}", file=sys.stderr)
             failed = True
@@ -90,6 +82,28 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         return 1
     return 2 if changed and args.exit_code else 0
+
+
+def _plan(config: Any, automation: Any, report: Any, workdir: Path) -> tuple[Path, Any]:
+    from imagebot.cycle import policy_values, update_root
+    from imagebot.update import apply_updates
+
+    root = update_root(workdir, automation)
+    return root, apply_updates(root, policy_values(config, automation, report),
+                               default_namespace=automation.metadata.namespace, write=False)
+
+
+def _plan_checkout(config: Any, automation: Any, report: Any, secrets: Any,
+                   cache: Path) -> tuple[Path, Path, Any]:
+    """The plan against a (locked) checkout of the automation's GitRepository."""
+    from imagebot.cycle import AutomationError, git_source
+    from imagebot.delivery.git import Checkout, GitError
+
+    try:
+        with Checkout.locked(cache, git_source(config, automation, secrets)) as checkout:
+            return (checkout.workdir, *_plan(config, automation, report, checkout.workdir))
+    except GitError as err:
+        raise AutomationError("git", str(err)) from None
 
 
 def _from_repository_root(result: Any, root: Path, workdir: Path) -> str:

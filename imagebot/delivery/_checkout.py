@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,6 +85,28 @@ class Checkout:
             checkout._clone()
             checkout._reset()
         return checkout
+
+    @classmethod
+    @contextmanager
+    def locked(cls, cache_root: Path, source: GitSource, wait: float = 600.0) -> Iterator[Checkout]:
+        """`prepare` while holding the clone's lock: another imagebot (a CI job beside the service, a
+        second thread) using the same clone waits instead of resetting the tree under it."""
+        Path(cache_root).mkdir(parents=True, exist_ok=True)
+        with (Path(cache_root) / f"{source.cache_id}.lock").open("a") as lock:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise GitError(f"the clone of {source.display_url} stayed in use by another imagebot "
+                                       f"for {wait:.0f}s") from None
+                    time.sleep(0.05)
+            try:
+                yield cls.prepare(cache_root, source)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def refresh(self) -> str:
         """Fetch the branch and reset the working tree to it, dropping local commits and edits."""

@@ -97,3 +97,30 @@ def test_missing_repository_says_to_check_the_url(tmp_path: Path) -> None:
 def test_unsupported_scheme(tmp_path: Path) -> None:
     with pytest.raises(GitError, match="unsupported repository URL scheme 'ftp'"):
         Checkout.prepare(tmp_path / "cache", GitSource("ftp://example.com/repo.git", "main"))
+
+
+def test_a_clone_in_use_makes_the_next_user_wait(tmp_path: Path, bare_remote: BareRemote) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    source = GitSource(bare_remote.url, "main")
+    # another process (a CI job beside the service) holds the clone
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from imagebot.delivery.git import Checkout, GitSource
+        with Checkout.locked(Path({str(tmp_path / 'cache')!r}), GitSource({source.url!r}, "main")):
+            print("holding", flush=True)
+            time.sleep(1.5)
+        """)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(GitError, match="stayed in use by another imagebot"), \
+                Checkout.locked(tmp_path / "cache", source, wait=0.3):
+            pass
+        with Checkout.locked(tmp_path / "cache", source, wait=30) as checkout:  # waits for the holder
+            assert holder.poll() is not None
+            assert checkout.head == bare_remote.head()
+    finally:
+        holder.wait(timeout=30)

@@ -90,7 +90,7 @@ def test_second_run_makes_no_commit_and_no_push(workspace: Workspace, tmp_path: 
     assert [c["file"] for c in entry["changes"]] == ["clusters/prod/app.yaml"]
     assert "clusters/prod/app.yaml" in remote.message(head).splitlines()
     # the clone is cached and fetched again, not cloned afresh
-    [cache] = (workspace.state / "git").iterdir()
+    [cache] = [p for p in (workspace.state / "git").iterdir() if p.is_dir()]  # beside it: its lock file
     marker = cache / ".git" / "kept-between-runs"
     marker.write_text("")
     # a hook that would record any push attempt

@@ -1,0 +1,155 @@
+"""Delivering one automation, and each automation of a cycle in turn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from imagebot.config import Config, ImageUpdateAutomation, SecretStore
+from imagebot.cycle.events import outcome_event
+from imagebot.cycle.outcome import AutomationError, AutomationOutcome, failed
+from imagebot.cycle.pulls import open_pull_request, pull_request_pending
+from imagebot.cycle.sources import (
+    change_records,
+    git_source,
+    policy_values,
+    relative_to_repository,
+    signing,
+    update_root,
+)
+
+if TYPE_CHECKING:
+    from imagebot.notify import Dispatcher
+    from imagebot.scan import ScanReport
+    from imagebot.store import Store
+    from imagebot.update import UpdateResult
+
+log = logging.getLogger("imagebot.cycle")
+
+
+def deliver_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,
+                       secrets: SecretStore, state_dir: Path) -> AutomationOutcome:
+    """Blocking: check out, apply the policies' values, commit and push. No pull request here."""
+    from imagebot.delivery.git import Author, Checkout, GitError, deliver
+    from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_message
+    from imagebot.update import apply_updates
+
+    spec = automation.spec
+    outcome = AutomationOutcome(automation, "unchanged")
+    if spec.suspend:
+        outcome.status = "suspended"
+        return outcome
+    try:
+        source = git_source(config, automation, secrets)
+        outcome.repository_url = source.display_url
+        values = policy_values(config, automation, report)
+        selected = {f"{p.metadata.namespace}:{p.metadata.name}" for p in config.policies_for(automation)}
+        commit = spec.git.commit
+        author = Author(commit.author.name, commit.author.email)
+        push = spec.git.push
+        namespace = automation.metadata.namespace
+
+        def apply(workdir: Path) -> UpdateResult | None:
+            root = update_root(workdir, automation)
+            result = apply_updates(root, values, default_namespace=namespace)
+            # Paths relative to the repository, not to spec.update.path: what a reader of the commit sees.
+            result = relative_to_repository(result, root.relative_to(workdir.resolve()).as_posix())
+            # A selected policy without a value failed this scan, which is reported already: its markers
+            # are rightly left alone, and "no policy" would send the reader looking for a missing object.
+            outcome.notes = [n for n in result.notes if not (n.code == "unknown-policy" and n.policy in selected)]
+            outcome.result = result
+            return result if result.files else None
+
+        def message(result: UpdateResult) -> str:
+            return render_message(change_records(result), AutomationObject(namespace, automation.metadata.name),
+                                  template=commit.message_template, values=commit.message_template_values)
+
+        options = [f"{k}={v}" if v else k for k, v in (push.options if push else {}).items()]
+        with Checkout.locked(state_dir / "git", source) as checkout:
+            delivered = deliver(
+                checkout, apply=apply, message=message, author=author, signing=signing(automation, secrets),
+                push_branch=push.branch if push else None, refspec=push.refspec if push else None,
+                push_options=options,
+            )
+    except AutomationError as err:
+        return failed(outcome, err.kind, str(err))
+    except MessageTemplateError as err:
+        return failed(outcome, "config", str(err))
+    except GitError as err:
+        return failed(outcome, "git", str(err))
+    except (OSError, ValueError, LookupError) as err:  # secrets, unreadable files, bad values
+        return failed(outcome, "config", str(err))
+    if delivered is None:
+        return outcome
+    outcome.commit = delivered.commit
+    outcome.branch = delivered.branch
+    outcome.result = delivered.change
+    outcome.attempts = delivered.attempts
+    outcome.pushed = delivered.pushed
+    # A push branch that already holds exactly this change: nothing new was delivered.
+    outcome.status = "committed" if delivered.pushed else "unchanged"
+    return outcome
+
+
+async def run_automations(
+    config: Config, report: ScanReport, secrets: SecretStore, store: Store, state_dir: Path,
+    *, automations: list[ImageUpdateAutomation] | None = None, dispatcher: Dispatcher | None = None,
+    on_outcome: Callable[[AutomationOutcome], None] | None = None,
+) -> list[AutomationOutcome]:
+    """Each automation in turn; one that fails (even unexpectedly) never stops the others."""
+    outcomes = []
+    for automation in automations if automations is not None else config.automations:
+        try:
+            outcome = await run_automation(config, automation, report, secrets, store, state_dir)
+        except Exception as err:  # a bug must cost one automation, not the cycle
+            log.exception("automation failed unexpectedly", extra={"automation": automation.key})
+            outcome = failed(AutomationOutcome(automation, "failed"), "internal",
+                              f"unexpected {type(err).__name__}: {err}")
+        _log(outcome)
+        if dispatcher is not None and (event := outcome_event(outcome)) is not None:
+            dispatcher.dispatch(event)
+        if on_outcome:
+            on_outcome(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+async def run_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,
+                         secrets: SecretStore, store: Store, state_dir: Path) -> AutomationOutcome:
+    """Deliver one automation: commit and push (in a thread: git is blocking), pull request, record."""
+    outcome = await asyncio.to_thread(deliver_automation, config, automation, report, secrets, state_dir)
+    if pull_request_pending(store, outcome):
+        await open_pull_request(config, outcome, secrets)
+    record(store, outcome)
+    return outcome
+
+
+def record(store: Store, outcome: AutomationOutcome) -> None:
+    """Store a delivery: a pushed commit, or the pull request opened late for a commit pushed before."""
+    from imagebot.store import Delivery
+
+    if outcome.commit is None or outcome.result is None or not (outcome.pushed or outcome.pull_request_url):
+        return
+    changes = [{"file": c.file, "object": str(c.object) if c.object else None, "old": c.old_value,
+                "new": c.new_value, "setter": c.setter} for c in outcome.result.changes]
+    store.record_delivery(Delivery(time.time(), outcome.automation.key, outcome.repository_url, outcome.commit,
+                                   outcome.branch, outcome.pull_request_url, changes))
+
+
+def _log(outcome: AutomationOutcome) -> None:
+    fields: dict[str, object] = {"automation": outcome.automation.key, "status": outcome.status}
+    if outcome.status == "failed":
+        log.error("automation failed: %s", outcome.error, extra=fields)
+    elif outcome.status == "committed":
+        fields["commit"] = outcome.commit
+        if outcome.pull_request_url:
+            fields["pull_request"] = outcome.pull_request_url
+        if outcome.attempts > 1:
+            fields["attempts"] = outcome.attempts
+        log.info("committed %s to %s", (outcome.commit or "")[:12], outcome.branch, extra=fields)
+    for note in outcome.notes:
+        (log.error if note.level == "error" else log.warning)("%s", note, extra=fields)

@@ -1,0 +1,59 @@
+"""What a run of one automation did: committed, unchanged, suspended or failed, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from imagebot.config import ImageUpdateAutomation
+
+if TYPE_CHECKING:
+    from imagebot.scan import ScanReport
+    from imagebot.update import Note, UpdateResult
+
+Status = Literal["unchanged", "committed", "failed", "suspended"]
+
+
+@dataclass
+class AutomationOutcome:
+    automation: ImageUpdateAutomation
+    status: Status
+    repository_url: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+    pull_request_url: str | None = None
+    result: UpdateResult | None = None
+    error: str | None = None
+    error_kind: str | None = None  # "git", "config", "forge", "update", "internal"
+    notes: list[Note] = field(default_factory=list)
+    attempts: int = 0  # pushes tried; more than 1 when the remote moved meanwhile
+    pushed: bool = False  # False when the push branch already held this very change
+
+    @property
+    def ok(self) -> bool:
+        """False when the automation failed, or a value was refused or a file could not be updated."""
+        return self.status != "failed" and not any(note.level == "error" for note in self.notes)
+
+
+class AutomationError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class CycleResult:
+    report: ScanReport
+    outcomes: list[AutomationOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok and all(o.ok for o in self.outcomes)
+
+
+def failed(outcome: AutomationOutcome, kind: str, message: str) -> AutomationOutcome:
+    from imagebot.redact import scrub
+
+    # Every secret read through SecretStore is registered: none may reach output through an error text.
+    outcome.status, outcome.error_kind, outcome.error = "failed", kind, scrub(message, ())
+    return outcome

@@ -1,0 +1,80 @@
+"""Pull requests (our extension): opened or updated after a push to the automation's own branch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagebot.config import Config, SecretStore
+from imagebot.cycle.outcome import AutomationError, AutomationOutcome, failed
+from imagebot.cycle.sources import change_records, checkout_branch
+
+if TYPE_CHECKING:
+    from imagebot.delivery.message import ChangeRecord
+    from imagebot.store import Store
+
+
+async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets: SecretStore) -> None:
+    """Open or update the pull request of an automation that pushed to its own branch."""
+    from imagebot.delivery.forges import ForgeError, PullRequestRequest, forge_for
+    from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_template, template_data
+
+    automation = outcome.automation
+    push = automation.spec.git.push
+    if outcome.commit is None or push is None or push.pull_request is None or outcome.result is None:
+        return
+    pr = push.pull_request
+    records = change_records(outcome.result)
+    data = template_data(records, AutomationObject(automation.metadata.namespace, automation.metadata.name),
+                         automation.spec.git.commit.message_template_values)
+    try:
+        title = (render_template(pr.title, data, what="pullRequest.title").strip() if pr.title
+                 else default_title(records))
+        body = render_template(pr.body, data, what="pullRequest.body") if pr.body else default_body(outcome)
+        forge = forge_for(pr.provider, repository_url=outcome.repository_url or "", api_url=pr.url,
+                          token=secrets.read_text(pr.secret_ref.name, "token"))
+        result = await forge.upsert_pull_request(PullRequestRequest(
+            head=outcome.branch or push.branch or "", base=checkout_branch(config, automation), title=title,
+            body=body, labels=pr.labels, reviewers=pr.reviewers))
+    except (ForgeError, MessageTemplateError, LookupError, AutomationError) as err:
+        failed(outcome, "forge", f"pull request: {err}")
+        return
+    outcome.pull_request_url = result.url
+
+
+def default_title(records: list[ChangeRecord]) -> str:
+    from imagebot.delivery.message import default_message
+
+    return default_message(records).splitlines()[0]
+
+
+def default_body(outcome: AutomationOutcome) -> str:
+    """Markdown: every change old -> new, by file and object."""
+    assert outcome.result is not None
+    lines = [f"imagebot updated {len(outcome.result.changes)} image reference(s) for "
+             f"`{outcome.automation.key}`.", ""]
+    for file, objects in outcome.result.by_file().items():
+        lines.append(f"### `{file}`")
+        for obj, changes in objects.items():
+            label = f"{obj.kind} {obj.namespace}/{obj.name}" if obj else "values"
+            for change in changes:
+                lines.append(f"- {label}: `{change.old_value}` → `{change.new_value}` "
+                             f"(policy `{change.policy or change.setter}`)")
+        lines.append("")
+    if outcome.commit:
+        lines.append(f"Commit {outcome.commit[:12]} on `{outcome.branch}`.")
+    return "\n".join(lines)
+
+
+def pull_request_pending(store: Store, outcome: AutomationOutcome) -> bool:
+    """Whether the pull request of this outcome's commit still has to be opened or updated.
+
+    Always after a push; when the push branch already held the change, only if no pull request was
+    recorded for that commit (a forge that failed last time gets another try, a healthy one no calls).
+    """
+    push = outcome.automation.spec.git.push
+    if push is None or push.pull_request is None or outcome.commit is None or outcome.status == "failed":
+        return False
+    if outcome.pushed:
+        return True
+    return not any(d.commit == outcome.commit and d.pull_request_url
+                   for d in store.deliveries(outcome.automation.key, limit=20))

@@ -1,0 +1,114 @@
+"""What an automation works with, from its config and secrets: policy values, the Git source, the
+signing key, the update root, and the change records commit messages are made of."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from imagebot.config import Config, ImageUpdateAutomation, SecretStore
+from imagebot.cycle.outcome import AutomationError
+
+if TYPE_CHECKING:
+    from imagebot.delivery.git import GitSource, Signing
+    from imagebot.delivery.message import ChangeRecord
+    from imagebot.scan import ScanReport
+    from imagebot.update import PolicyValue, UpdateResult
+
+
+def policy_values(config: Config, automation: ImageUpdateAutomation, report: ScanReport) -> dict[str, PolicyValue]:
+    """`NS:NAME` -> latest image of each policy the automation applies (Flux: its namespace, its selector)."""
+    from imagebot.update import PolicyValue
+
+    latest = report.latest_by_policy()
+    values = {}
+    for policy in config.policies_for(automation):
+        key = f"{policy.metadata.namespace}:{policy.metadata.name}"
+        if key in latest:
+            image = latest[key]
+            values[key] = PolicyValue(image.name, image.tag, image.digest)
+    return values
+
+
+def checkout_branch(config: Config, automation: ImageUpdateAutomation) -> str:
+    checkout = automation.spec.git.checkout
+    if checkout and checkout.ref.branch:
+        return checkout.ref.branch
+    git = config.git_repository_for(automation)
+    if git and git.spec.ref and git.spec.ref.branch:
+        return git.spec.ref.branch
+    raise AutomationError("config", "no branch to check out: set spec.ref.branch on the GitRepository or "
+                                    "spec.git.checkout.ref.branch on the automation")
+
+
+def git_source(config: Config, automation: ImageUpdateAutomation, secrets: SecretStore) -> GitSource:
+    from imagebot.delivery.git import GitAuth, GitSource
+
+    repo = config.git_repository_for(automation)
+    if repo is None:
+        raise AutomationError("config", f"GitRepository {automation.source_key} does not exist")
+    auth = None
+    if repo.spec.secret_ref:
+        name = repo.spec.secret_ref.name
+        text = {k: secrets.read_text(name, k) if secrets.has(name, k) else None
+                for k in ("username", "password", "bearerToken")}
+        auth = GitAuth(
+            username=text["username"] or ("git" if text["bearerToken"] else None),
+            password=text["password"] or text["bearerToken"],
+            identity=secrets.read_optional(name, "identity"),
+            known_hosts=secrets.read_optional(name, "known_hosts"),
+        )
+    return GitSource(repo.spec.url, checkout_branch(config, automation), auth)
+
+
+def signing(automation: ImageUpdateAutomation, secrets: SecretStore) -> Signing | None:
+    from imagebot.delivery.git import Signing
+
+    key = automation.spec.git.commit.signing_key
+    if key is None:
+        return None
+    name = key.secret_ref.name
+    if key.type == "ssh":
+        return Signing("ssh", identity=secrets.read(name, "identity"))
+    passphrase = secrets.read_text(name, "passphrase") if secrets.has(name, "passphrase") else None
+    return Signing("gpg", key_armored=secrets.read(name, "git.asc"), passphrase=passphrase)
+
+
+def change_records(result: UpdateResult) -> list[ChangeRecord]:
+    from imagebot.delivery.message import ChangeRecord
+
+    return [
+        ChangeRecord(file=c.file, kind=c.object.kind if c.object else "", namespace=c.object.namespace if c.object
+                     else "", name=c.object.name if c.object else "", old=c.old_value, new=c.new_value,
+                     setter=c.setter, api_version=c.object.api_version if c.object else "")
+        for c in result.changes
+    ]
+
+
+def update_root(workdir: Path, automation: ImageUpdateAutomation) -> Path:
+    """`spec.update.path` inside the checkout; a path that leaves it is refused."""
+    root = (workdir / automation.spec.update.path).resolve()
+    if not root.is_relative_to(workdir.resolve()):
+        raise AutomationError("config", f"spec.update.path {automation.spec.update.path!r} leaves the repository")
+    if not root.exists():
+        raise AutomationError("config", f"spec.update.path {automation.spec.update.path!r} does not exist in the "
+                                        "repository")
+    return root
+
+
+def relative_to_repository(result: UpdateResult, prefix: str) -> UpdateResult:
+    """`result` with every path prefixed by `prefix` (the update path inside the checkout)."""
+    from imagebot.update import FileChange, UpdateResult
+
+    if prefix in ("", "."):
+        return result
+
+    def join(path: str) -> str:
+        return posixpath.join(prefix, path) if path else prefix
+
+    files = [FileChange(join(f.path), f.old, f.new, [replace(c, file=join(c.file)) for c in f.changes])
+             for f in result.files]
+    notes = [replace(n, file=join(n.file)) for n in result.notes]
+    return UpdateResult(files, notes, result.written)

@@ -251,10 +251,10 @@ def _failure_kind(err: Exception) -> str:
 
 
 def _count_kept(tags: list[str], exclusions: list[str]) -> int:
-    import re2
+    from imagebot.policy import PolicyError
+    from imagebot.policy.exclusion import Exclusion
 
     try:
-        patterns = [re2.compile(p) for p in exclusions]
-    except Exception:  # an invalid regex is reported by the policy that uses this repository
+        return len(Exclusion(exclusions).keep(tags))
+    except PolicyError:  # an invalid pattern is reported by the policies of this repository
         return len(tags)
-    return sum(1 for t in tags if not any(p.search(t) for p in patterns))

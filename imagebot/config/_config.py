@@ -131,6 +131,10 @@ def check_links(config: Config) -> list[Problem]:
     from imagebot.policy import PolicyError
 
     problems: list[Problem] = []
+    for repo in config.repositories:
+        if repo.spec.provider != "generic":
+            problems.append(_problem(repo, "spec.provider", repo.spec.provider_note.format(repo.spec.provider),
+                                     "note"))
     for policy in config.policies:
         repo = config.repository_for(policy)
         if repo is None:

@@ -8,7 +8,7 @@ marked `extension` in their field description.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -79,7 +79,7 @@ class ImageRepositorySpec(_Model):
     insecure: bool = False
     exclusion_list: list[str] = Field(default_factory=lambda: ["^.*\\.sig$"])
     suspend: bool = False
-    provider: str = "generic"
+    provider: Literal["generic", "aws", "azure", "gcp"] = "generic"
 
     @field_validator("image")
     @classmethod
@@ -91,15 +91,10 @@ class ImageRepositorySpec(_Model):
             raise ValueError(f"expected an image name without tag or digest, got {value!r}")
         return value
 
-    @field_validator("provider")
-    @classmethod
-    def _generic_provider(cls, value: str) -> str:
-        if value != "generic":
-            raise ValueError(
-                f"provider {value!r} (cloud workload identity) is not supported outside a cluster: "
-                "use 'generic' with a secretRef holding a .dockerconfigjson"
-            )
-        return value
+    provider_note: ClassVar[str] = (
+        "provider {!r} (cloud workload identity) is not available outside a cluster: imagebot uses the "
+        "secretRef or the docker config (a credHelpers entry such as ecr-login works) instead"
+    )
 
     @property
     def effective_timeout(self) -> float:

@@ -193,3 +193,13 @@ def test_yaml_1_2_plain_scalars_with_colons_in_flow_mappings_load(tmp_path: Path
     assert loaded.config.repositories[0].spec.image == "localhost:5000/team/app"
     [error] = loaded.errors
     assert str(error).startswith(f"{tmp_path}/flow.yaml:9: ImagePolicy team/app: spec.interval:")
+
+
+def test_a_cloud_provider_is_a_note_not_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "r.yaml", REPO + "  provider: aws\n")
+    loaded = load_config(tmp_path)
+    assert loaded.errors == []
+    assert any(n.field == "spec.provider" and "credHelpers" in n.message for n in loaded.notes)
+    write(tmp_path, "r.yaml", REPO + "  provider: oracle\n")
+    [error] = load_config(tmp_path).errors
+    assert error.field == "spec.provider" and "'oracle'" in error.message

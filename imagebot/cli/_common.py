@@ -50,7 +50,9 @@ def load_or_report(args: argparse.Namespace) -> Config | None:
 
     from imagebot.config import load_config
 
-    loaded = load_config(args.config, secrets_dir(args))
+    # Secrets are read (and fail) per object when used: a missing one costs that repository or
+    # automation, not the whole run. `imagebot validate --secrets-dir` checks them all up front.
+    loaded = load_config(args.config)
     for problem in loaded.errors:
         print(f"error: {problem}", file=sys.stderr)
     return None if loaded.errors else loaded.config

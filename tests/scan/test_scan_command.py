@@ -152,3 +152,25 @@ def test_scan_refuses_invalid_config_before_any_request(tmp_path: Path) -> None:
     result = imagebot("scan", "-c", str(config), "--state-dir", str(tmp_path / "s"))
     assert result.returncode == 1
     assert "ImageRepository team/nope does not exist" in result.stderr
+
+
+def test_a_missing_secret_fails_only_its_repository(
+    tmp_path: Path, tls_token_registry: tuple[RegistryServer, bytes]
+) -> None:
+    registry, ca_pem = tls_token_registry
+    config = write_config(tmp_path / "cfg", "".join([
+        repo_doc("app", registry.image("team/app")),
+        repo_doc("nosecret", registry.image("team/app")).replace("name: regcred", "name: gone"),
+        policy_doc("app", "app", "{semver: {range: '>=1.0.0'}}"),
+    ]))
+    secrets = write_secrets(tmp_path / "secrets", registry, ca_pem)
+    result = imagebot("scan", "-c", str(config), "--secrets-dir", str(secrets), "--state-dir",
+                      str(tmp_path / "state"), "--output", "json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    repos = {r["name"]: r for r in report["repositories"]}
+    assert repos["app"]["error"] is None
+    assert repos["nosecret"]["error"] == f"secret 'gone' not found: expected a folder {secrets}/gone"
+    assert {p["name"]: p["latest"]["tag"] for p in report["policies"]} == {"app": "1.10.0"}
+    validate = imagebot("validate", "-c", str(config), "--secrets-dir", str(secrets))
+    assert validate.returncode == 1 and "ImageRepository team/nosecret: spec.secretRef: secret 'gone'" in validate.stderr

@@ -173,4 +173,5 @@ def test_a_missing_secret_fails_only_its_repository(
     assert repos["nosecret"]["error"] == f"secret 'gone' not found: expected a folder {secrets}/gone"
     assert {p["name"]: p["latest"]["tag"] for p in report["policies"]} == {"app": "1.10.0"}
     validate = imagebot("validate", "-c", str(config), "--secrets-dir", str(secrets))
-    assert validate.returncode == 1 and "ImageRepository team/nosecret: spec.secretRef: secret 'gone'" in validate.stderr
+    assert validate.returncode == 1
+    assert "ImageRepository team/nosecret: spec.secretRef: secret 'gone'" in validate.stderr

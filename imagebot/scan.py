@@ -7,6 +7,7 @@ that later steps (the updater, delivery, notifications) take as values.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from imagebot.config import Config, ImagePolicy, ImageRepository, SecretError, SecretStore
+from imagebot.policy import PolicyError
 
 if TYPE_CHECKING:
     from imagebot.policy import Policy
+    from imagebot.policy.exclusion import Exclusion
     from imagebot.registry import AccessOptions, ImageReference, RegistryClient
     from imagebot.store import Store
 
@@ -109,6 +112,7 @@ class _Listing:
     tags: list[str] | None = None
     error: str | None = None
     error_kind: str | None = None
+    kept: dict[tuple[str, ...], list[str]] = field(default_factory=dict)  # tags left per exclusionList
 
 
 class Scanner:
@@ -120,12 +124,13 @@ class Scanner:
         self.store = store
         self._compiled: dict[str, Policy | Exception] = {}
 
-    def _policy(self, policy: ImagePolicy, repo: ImageRepository | None) -> Policy:
+    def _policy(self, policy: ImagePolicy) -> Policy:
+        """The policy's rule, compiled once; without the exclusionList, which the scan applies first."""
         compiled = self._compiled.get(policy.key)
         if compiled is None:
             try:
-                compiled = policy.compile(repo)
-            except Exception as err:  # PolicyError or a bad exclusion regex: reported per policy
+                compiled = policy.compile(None)
+            except PolicyError as err:  # reported per policy
                 compiled = err
             self._compiled[policy.key] = compiled
         if isinstance(compiled, Exception):
@@ -181,24 +186,31 @@ class Scanner:
 
         await asyncio.gather(*(run(listing) for listing in listings.values()))
 
+        # Policies select from the tags each repository's exclusionList keeps, computed once per
+        # (listing, exclusionList) however many ImageRepositories and ImagePolicies share them.
         tags_by_repo: dict[str, list[str] | None] = {}
         for repo, listing, _ in plan:
             image = str(ImageReference.parse(repo.spec.image))
             if listing is None:  # suspended: policies use what the last scan stored
                 stored = self.store.tags(image)
-                tags_by_repo[repo.key] = stored.tags if stored else None
-                report.repositories.append(RepositoryResult(repo, image, len(stored.tags) if stored else 0,
-                                                            suspended=True))
-                continue
+                listing = _Listing(ImageReference.parse(repo.spec.image), None, tags=stored.tags if stored else None)
+                suspended = True
+            else:
+                suspended = False
             if listing.error is not None:
                 tags_by_repo[repo.key] = None
                 report.repositories.append(RepositoryResult(repo, image, 0, listing.error,
                                                             error_kind=listing.error_kind))
                 continue
-            tags = listing.tags or []
-            tags_by_repo[repo.key] = tags
-            kept = _count_kept(tags, repo.spec.exclusion_list)
-            report.repositories.append(RepositoryResult(repo, image, kept))
+            try:
+                kept = _kept(listing, tuple(repo.spec.exclusion_list))
+            except PolicyError as err:
+                tags_by_repo[repo.key] = None
+                report.repositories.append(RepositoryResult(repo, image, 0, f"spec.exclusionList: {err}",
+                                                            error_kind="config", suspended=suspended))
+                continue
+            tags_by_repo[repo.key] = kept if listing.tags is not None else None
+            report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended))
 
         policies = [p for p in self.config.policies if p.repository_key in tags_by_repo]
         results = await asyncio.gather(*(self._select(client, p, tags_by_repo) for p in policies))
@@ -217,12 +229,13 @@ class Scanner:
         if tags is None:
             return PolicyResult(policy, None, f"ImageRepository {repo.key} could not be scanned")
         try:
-            compiled = self._policy(policy, repo)
+            compiled = self._policy(policy)
         except Exception as err:
             return PolicyResult(policy, None, f"invalid policy: {err}")
         tag = compiled.latest(tags)
         if tag is None:
-            return PolicyResult(policy, None, f"no tag of {len(tags)} matches {compiled.describe()}")
+            return PolicyResult(policy, None,
+                                f"no tag of {len(tags)} (after the exclusionList) matches {compiled.describe()}")
         image = str(ImageReference.parse(repo.spec.image))
         digest: str | None = None
         mode = policy.spec.digest_reflection_policy
@@ -250,11 +263,16 @@ def _failure_kind(err: Exception) -> str:
     return "registry"
 
 
-def _count_kept(tags: list[str], exclusions: list[str]) -> int:
-    from imagebot.policy import PolicyError
+def _kept(listing: _Listing, exclusions: tuple[str, ...]) -> list[str]:
+    """The tags an exclusionList keeps; raises PolicyError for an invalid pattern."""
+    kept = listing.kept.get(exclusions)
+    if kept is None:
+        kept = listing.kept[exclusions] = _exclusion(exclusions).keep(listing.tags or [])
+    return kept
+
+
+@functools.lru_cache(maxsize=256)
+def _exclusion(patterns: tuple[str, ...]) -> Exclusion:
     from imagebot.policy.exclusion import Exclusion
 
-    try:
-        return len(Exclusion(exclusions).keep(tags))
-    except PolicyError:  # an invalid pattern is reported by the policies of this repository
-        return len(tags)
+    return Exclusion(patterns)

@@ -42,18 +42,21 @@ class Config:
         "Alert": "alerts",
     }
 
+    _index: dict[tuple[str, str], FluxObject] = field(default_factory=dict, repr=False, compare=False)
+
     def add(self, obj: FluxObject) -> None:
         getattr(self, self._LISTS[obj.kind]).append(obj)
+        self._index.clear()
 
     def objects(self) -> Iterable[FluxObject]:
         for attr in self._LISTS.values():
             yield from getattr(self, attr)
 
     def repository_for(self, policy: ImagePolicy) -> ImageRepository | None:
-        return next((r for r in self.repositories if r.key == policy.repository_key), None)
+        return self.find("ImageRepository", policy.repository_key)  # type: ignore[return-value]
 
     def git_repository_for(self, automation: ImageUpdateAutomation) -> GitRepository | None:
-        return next((g for g in self.git_repositories if g.key == automation.source_key), None)
+        return self.find("GitRepository", automation.source_key)  # type: ignore[return-value]
 
     def policies_for(self, automation: ImageUpdateAutomation) -> list[ImagePolicy]:
         """The policies an automation applies: those of its namespace that its policySelector matches (as Flux)."""
@@ -65,11 +68,13 @@ class Config:
         ]
 
     def provider_for(self, alert: Alert) -> Provider | None:
-        key = f"{alert.metadata.namespace}/{alert.spec.provider_ref.name}"
-        return next((p for p in self.providers if p.key == key), None)
+        return self.find("Provider", f"{alert.metadata.namespace}/{alert.spec.provider_ref.name}")  # type: ignore
 
     def find(self, kind: str, key: str) -> FluxObject | None:
-        return next((o for o in getattr(self, self._LISTS[kind]) if o.key == key), None)
+        """The object of `kind` named `namespace/name`; an index, built once, serves every lookup."""
+        if not self._index:
+            self._index = {(o.kind, o.key): o for o in self.objects()}
+        return self._index.get((kind, key))
 
 
 @dataclass
@@ -131,7 +136,13 @@ def check_links(config: Config) -> list[Problem]:
     from imagebot.policy import PolicyError
 
     problems: list[Problem] = []
+    from imagebot.policy.exclusion import Exclusion
+
     for repo in config.repositories:
+        try:
+            Exclusion(repo.spec.exclusion_list)
+        except PolicyError as err:
+            problems.append(_problem(repo, "spec.exclusionList", str(err)))
         if repo.spec.provider != "generic":
             problems.append(_problem(repo, "spec.provider", repo.spec.provider_note.format(repo.spec.provider),
                                      "note"))
@@ -141,11 +152,9 @@ def check_links(config: Config) -> list[Problem]:
             problems.append(_problem(policy, "spec.imageRepositoryRef",
                                      f"ImageRepository {policy.repository_key} does not exist"))
         try:
-            policy.compile(repo)
+            policy.compile(None)  # the repository's exclusionList is checked with the repository
         except PolicyError as err:
             problems.append(_problem(policy, "spec.policy", str(err)))
-        except Exception as err:  # an exclusionList regex of the repository
-            problems.append(_problem(policy, "spec.policy", f"cannot be compiled: {err}"))
     for automation in config.automations:
         if config.git_repository_for(automation) is None:
             problems.append(_problem(automation, "spec.sourceRef",

@@ -175,3 +175,26 @@ def test_a_missing_secret_fails_only_its_repository(
     validate = imagebot("validate", "-c", str(config), "--secrets-dir", str(secrets))
     assert validate.returncode == 1
     assert "ImageRepository team/nosecret: spec.secretRef: secret 'gone'" in validate.stderr
+
+
+def test_exclusion_list_applies_before_the_policy_and_a_bad_one_is_a_config_error(
+    tmp_path: Path, tls_token_registry: tuple[RegistryServer, bytes]
+) -> None:
+    registry, ca_pem = tls_token_registry
+    config = write_config(tmp_path / "cfg", "".join([
+        repo_doc("no-tens", registry.image("team/app"), "  exclusionList: ['^1[.]10']\n"),
+        policy_doc("newest", "no-tens", "{semver: {range: '>=1.0.0'}}"),
+    ]))
+    secrets = write_secrets(tmp_path / "secrets", registry, ca_pem)
+    result = imagebot("scan", "-c", str(config), "--secrets-dir", str(secrets), "--state-dir",
+                      str(tmp_path / "state"), "--output", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["repositories"][0]["tags"] == 4  # 1.10.0 and 1.10.0.sig excluded
+    assert report["policies"][0]["latest"]["tag"] == "1.4.2"
+
+    (config / "config.yaml").write_text((config / "config.yaml").read_text().replace("^1[.]10", "(unclosed"))
+    broken = imagebot("scan", "-c", str(config), "--state-dir", str(tmp_path / "state"))
+    assert broken.returncode == 1 and broken.stdout == ""
+    assert "ImageRepository team/no-tens: spec.exclusionList: " in broken.stderr
+    assert "'(unclosed' is not a valid regular expression" in broken.stderr

@@ -203,3 +203,18 @@ def test_a_cloud_provider_is_a_note_not_an_error(tmp_path: Path) -> None:
     write(tmp_path, "r.yaml", REPO + "  provider: oracle\n")
     [error] = load_config(tmp_path).errors
     assert error.field == "spec.provider" and "'oracle'" in error.message
+
+
+def test_receiver_types_imagebot_cannot_verify_are_refused_by_name(tmp_path: Path) -> None:
+    write(tmp_path, "recv.yaml", """
+        apiVersion: notification.toolkit.fluxcd.io/v1
+        kind: Receiver
+        metadata: {name: gcr}
+        spec:
+          type: gcr
+          resources: [{kind: ImageRepository, name: app}]
+          secretRef: {name: token}
+        """)
+    write(tmp_path, "repo.yaml", REPO)
+    [error] = load_config(tmp_path).errors
+    assert error.field == "spec.type" and error.line == 5 and "'gcr'" in error.message and "'github'" in error.message

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from imagebot.delivery._gitcmd import GitError
+from imagebot.delivery._gitcmd import GitError, write_private
 
 _ASKPASS = """#!/bin/sh
 case "$1" in
@@ -92,13 +92,6 @@ class AuthEnv:
     secrets: tuple[str, ...]
 
 
-def _write_private(path: Path, data: bytes, mode: int = 0o600) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
-
-
 @contextmanager
 def auth_session(remote: RemoteURL, auth: GitAuth | None) -> Iterator[AuthEnv]:
     """Environment for one git network operation; the temporary credential files vanish afterwards."""
@@ -109,11 +102,11 @@ def auth_session(remote: RemoteURL, auth: GitAuth | None) -> Iterator[AuthEnv]:
     try:
         env: dict[str, str] = {"GCM_INTERACTIVE": "never"}
         if password:
-            askpass = _write_private(tmp / "askpass", _ASKPASS.encode(), stat.S_IRWXU)
+            askpass = write_private(tmp / "askpass", _ASKPASS.encode(), stat.S_IRWXU)
             env["IMAGEBOT_GIT_USERNAME"] = username or DEFAULT_TOKEN_USERNAME
             env["IMAGEBOT_GIT_PASSWORD"] = password
         else:
-            askpass = _write_private(tmp / "askpass", _NO_ASKPASS.encode(), stat.S_IRWXU)
+            askpass = write_private(tmp / "askpass", _NO_ASKPASS.encode(), stat.S_IRWXU)
         env["GIT_ASKPASS"] = str(askpass)
         env["SSH_ASKPASS"] = str(askpass)
         # An encrypted identity: ssh asks SSH_ASKPASS for its passphrase (Flux's `password` key).
@@ -142,9 +135,9 @@ def _ssh_command(tmp: Path, auth: GitAuth, key_passphrase: bool = False) -> str 
             "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no"]
     if auth.identity is not None:
         identity = auth.identity if auth.identity.endswith(b"\n") else auth.identity + b"\n"
-        key = _write_private(tmp / "identity", identity)
+        key = write_private(tmp / "identity", identity)
         argv += ["-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"]
     if auth.known_hosts is not None:
-        hosts = _write_private(tmp / "known_hosts", auth.known_hosts)
+        hosts = write_private(tmp / "known_hosts", auth.known_hosts)
         argv += ["-o", f"UserKnownHostsFile={hosts}", "-o", "GlobalKnownHostsFile=/dev/null"]
     return shlex.join(argv)

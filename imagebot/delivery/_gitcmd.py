@@ -124,3 +124,11 @@ def hint_for(stderr: str) -> str | None:
         if needle in stderr:
             return hint
     return None
+
+
+def write_private(path: Path, data: bytes, mode: int = 0o600) -> Path:
+    """A new file only its owner can read (keys, credentials), never an existing one overwritten."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path

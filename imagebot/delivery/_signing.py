@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import stat
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from imagebot.delivery._gitcmd import GitError, scrub
+from imagebot.delivery._gitcmd import GitError, scrub, write_private
 
 
 @dataclass(frozen=True)
@@ -42,13 +41,6 @@ class SigningConfig:
     secrets: tuple[str, ...]
 
 
-def _private_file(path: Path, data: bytes, mode: int = 0o600) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
-
-
 @contextmanager
 def signing_config(signing: Signing | None) -> Iterator[SigningConfig]:
     """Git configuration that makes `git commit` sign (or, with None, never sign whatever the user's config)."""
@@ -61,7 +53,7 @@ def signing_config(signing: Signing | None) -> Iterator[SigningConfig]:
         if signing.kind == "ssh":
             assert signing.identity is not None
             identity = signing.identity if signing.identity.endswith(b"\n") else signing.identity + b"\n"
-            key = _private_file(tmp / "signing_key", identity)
+            key = write_private(tmp / "signing_key", identity)
             yield SigningConfig(
                 {"commit.gpgsign": "true", "gpg.format": "ssh", "user.signingkey": str(key)}, ()
             )
@@ -95,10 +87,10 @@ def _gpg_config(tmp: Path, signing: Signing) -> SigningConfig:
         raise GitError(f"the gpg signing key (git.asc) holds no usable secret key: {detail}")
     argv = [*gpg, "--pinentry-mode", "loopback"]
     if signing.passphrase is not None:
-        passfile = _private_file(tmp / "passphrase", signing.passphrase.encode())
+        passfile = write_private(tmp / "passphrase", signing.passphrase.encode())
         argv += ["--passphrase-file", str(passfile)]
     # git runs gpg.program with its own arguments; the wrapper adds ours (paths only, no secrets).
-    wrapper = _private_file(
+    wrapper = write_private(
         tmp / "gpg", f'#!/bin/sh\nexec {shlex.join(argv)} "$@"\n'.encode(), stat.S_IRWXU
     )
     return SigningConfig(

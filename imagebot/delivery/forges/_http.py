@@ -4,7 +4,7 @@ to messages that say what failed and what to do, and the token kept out of every
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,27 @@ async def open_or_update_pull(
     pr = await client.call("POST", f"{repo}/pulls", action=f"open a pull request from {head} into {base}",
                            json={"title": title, "head": head, "base": base, "body": body})
     return pr, int(pr["number"])
+
+
+async def request_reviewers(client: ForgeClient, repo: str, number: int, reviewers: Sequence[str]) -> None:
+    """Ask users and teams (`org/team` or `@org/team`) to review, as GitHub's API (and Gitea's) takes them."""
+    users: list[str] = []
+    teams: list[str] = []
+    for reviewer in reviewers:
+        name = reviewer.removeprefix("@")
+        if "/" in name:
+            teams.append(name.split("/", 1)[1])
+        else:
+            users.append(name)
+    if not users and not teams:
+        return
+    payload: dict[str, list[str]] = {}
+    if users:
+        payload["reviewers"] = users
+    if teams:
+        payload["team_reviewers"] = teams
+    await client.call("POST", f"{repo}/pulls/{number}/requested_reviewers",
+                      action=f"request reviewers on pull request #{number}", json=payload)
 
 
 def _message(response: httpx.Response) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from imagebot.delivery.forges import PullRequest, PullRequestRequest
-from imagebot.delivery.forges._http import ForgeClient, open_or_update_pull
+from imagebot.delivery.forges._http import ForgeClient, open_or_update_pull, request_reviewers
 from imagebot.delivery.forges._repo_url import RepositoryLocation
 
 log = logging.getLogger(__name__)
@@ -47,20 +47,7 @@ class Gitea:
                                                    title=req.title, body=req.body)
             if req.labels:
                 await self._add_labels(client, number, req.labels)
-            users = [r.removeprefix("@") for r in req.reviewers if "/" not in r]
-            teams = [r.split("/", 1)[1] for r in req.reviewers if "/" in r]
-            if users or teams:
-                payload: dict[str, list[str]] = {}
-                if users:
-                    payload["reviewers"] = users
-                if teams:
-                    payload["team_reviewers"] = teams
-                await client.call(
-                    "POST",
-                    f"{repo}/pulls/{number}/requested_reviewers",
-                    action=f"request reviewers on pull request #{number}",
-                    json=payload,
-                )
+            await request_reviewers(client, repo, number, req.reviewers)
         log.info("Gitea: %s pull request #%d %s", "updated" if existing else "opened", number, pr["html_url"])
         return PullRequest(url=pr["html_url"], number=number, created=existing is None)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from imagebot.delivery.forges import PullRequest, PullRequestRequest
-from imagebot.delivery.forges._http import ForgeClient, open_or_update_pull
+from imagebot.delivery.forges._http import ForgeClient, open_or_update_pull, request_reviewers
 from imagebot.delivery.forges._repo_url import RepositoryLocation
 
 log = logging.getLogger(__name__)
@@ -60,31 +60,7 @@ class GitHub:
                     action=f"add labels to pull request #{number}",
                     json={"labels": list(req.labels)},
                 )
-            users, teams = _split_reviewers(req.reviewers)
-            if users or teams:
-                payload: dict[str, list[str]] = {}
-                if users:
-                    payload["reviewers"] = users
-                if teams:
-                    payload["team_reviewers"] = teams
-                await client.call(
-                    "POST",
-                    f"{repo}/pulls/{number}/requested_reviewers",
-                    action=f"request reviewers on pull request #{number}",
-                    json=payload,
-                )
+            await request_reviewers(client, repo, number, req.reviewers)
         log.info("GitHub: %s pull request #%d %s", "updated" if existing else "opened", number, pr["html_url"])
         return PullRequest(url=pr["html_url"], number=number, created=existing is None)
 
-
-def _split_reviewers(reviewers: Any) -> tuple[list[str], list[str]]:
-    """`org/team` (or `@org/team`) names a team, anything else a user login."""
-    users: list[str] = []
-    teams: list[str] = []
-    for reviewer in reviewers:
-        name = reviewer.removeprefix("@")
-        if "/" in name:
-            teams.append(name.split("/", 1)[1])
-        else:
-            users.append(name)
-    return users, teams

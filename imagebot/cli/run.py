@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--once", action="store_true", help="run one cycle and exit")
     parser.add_argument("--listen", default="127.0.0.1:9090", metavar="HOST:PORT",
                         help="service mode: address of /healthz, /readyz, /metrics and /hook/ (default %(default)s)")
+    parser.add_argument("--output", choices=("text", "json"), default="text",
+                        help="with --once: what the cycle did, as text or as one JSON document")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     parser.set_defaults(handler=run)
@@ -85,8 +88,29 @@ def run_once(args: argparse.Namespace) -> int:
         return CycleResult(report, outcomes)
 
     result = asyncio.run(cycle())
-    print_cycle(result)
+    if args.output == "json":
+        print(json.dumps(cycle_json(result), indent=2))
+    else:
+        print_cycle(result)
     return 0 if result.ok and dispatcher is not None else 1
+
+
+def cycle_json(result: CycleResult) -> dict[str, Any]:
+    """The scan's JSON (as `imagebot scan --output json`) plus what each automation did."""
+    document = result.report.to_json()
+    document["automations"] = [
+        {
+            "namespace": o.automation.metadata.namespace, "name": o.automation.metadata.name, "status": o.status,
+            "repository": o.repository_url, "commit": o.commit, "branch": o.branch,
+            "pullRequest": o.pull_request_url, "error": o.error,
+            "changes": [{"file": c.file, "object": str(c.object) if c.object else None, "old": c.old_value,
+                         "new": c.new_value, "setter": c.setter} for c in (o.result.changes if o.result else [])]
+            if o.status == "committed" else [],
+            "notes": [str(n) for n in o.notes],
+        }
+        for o in result.outcomes
+    ]
+    return document
 
 
 def print_cycle(result: CycleResult) -> None:

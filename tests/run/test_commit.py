@@ -107,3 +107,29 @@ def test_second_run_makes_no_commit_and_no_push(workspace: Workspace, tmp_path: 
     assert "nothing to do" in second.stdout
     assert len(workspace.history()) == 1
     assert marker.exists()
+
+
+def test_json_output_says_what_each_automation_did(workspace: Workspace, tmp_path: Path) -> None:
+    import json
+
+    remote, _ = seed(workspace, tmp_path)
+    workspace.push_tags("app", "1.0.0", "1.1.0")
+    workspace.push_tags("web", "2.0.0")
+    workspace.write_config(Automation(git_url=str(remote.path)), images=("app", "web"))
+    args = ("run", "--once", "--output", "json", "-c", str(workspace.config), "--secrets-dir",
+            str(workspace.secrets), "--state-dir", str(workspace.state))
+
+    first = workspace.imagebot(*args)
+    assert first.returncode == 0, explain(first)
+    document = json.loads(first.stdout)
+    assert {p["name"]: p["latest"]["tag"] for p in document["policies"]} == {"app": "1.1.0", "web": "2.0.0"}
+    [automation] = document["automations"]
+    assert automation["status"] == "committed" and automation["commit"] == remote.head()
+    app = workspace.image("app")
+    assert {(c["file"], c["old"], c["new"]) for c in automation["changes"]} == {
+        ("clusters/prod/app.yaml", f"{app}:1.0.0", f"{app}:1.1.0"),
+        ("charts/app/values.yaml", "1.0.0", "1.1.0"),
+    }
+
+    second = json.loads(workspace.imagebot(*args).stdout)
+    assert second["automations"][0]["status"] == "unchanged" and second["automations"][0]["changes"] == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -451,8 +452,10 @@ def _image_text(host: str | None, repository: str, tag: str | None) -> str:
     return (f"{host}/" if host else "") + repository + (f":{tag}" if tag else "")
 
 
-def service_routes(*, hooks: HookEndpoint, metrics: Metrics, ready: Callable[[], bool]) -> list[Route]:
-    """The service's routes: /healthz, /readyz (503 until `ready()`), /metrics, /hook/<sha>."""
+def service_routes(*, hooks: HookEndpoint, metrics: Metrics, ready: Callable[[], bool],
+                   status: Callable[[], Mapping[str, object]] | None = None) -> list[Route]:
+    """The service's routes: /healthz, /readyz (503 until `ready()`), /metrics, /hook/<sha>, and
+    /status (JSON: each object and what it did last) when `status` is given."""
 
     async def healthz(_: Request) -> Response:
         return Response.text(200, "ok")
@@ -463,9 +466,17 @@ def service_routes(*, hooks: HookEndpoint, metrics: Metrics, ready: Callable[[],
     async def metrics_page(_: Request) -> Response:
         return Response(200, metrics.render(), METRICS_CONTENT_TYPE)
 
-    return [
+    async def status_page(_: Request) -> Response:
+        if status is None or not ready():
+            return Response.text(503, "not ready")
+        return Response(200, json.dumps(status(), indent=2).encode(), "application/json")
+
+    routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_page),
         Route(HOOK_PREFIX, hooks, methods=None),  # the endpoint answers 404 before 405
     ]
+    if status is not None:
+        routes.append(Route("/status", status_page))
+    return routes

@@ -87,7 +87,8 @@ async def _serve(options: ServiceOptions, listen: Listen) -> tuple[int, bool]:
         scheduler = AsyncIOScheduler(event_loop=loop)
         hooks = HookEndpoint(runtime.on_hook, generation.receivers, metrics=metrics)
         server = HttpServer(listen.host, listen.port, service_routes(
-            hooks=hooks, metrics=metrics, ready=lambda: runtime.loaded and scheduler.running))
+            hooks=hooks, metrics=metrics, ready=lambda: runtime.loaded and scheduler.running,
+            status=runtime.status))
         try:
             await server.start()
         except OSError as err:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from imagebot.cycle import AutomationOutcome
     from imagebot.notify import Dispatcher
     from imagebot.registry import RequestStats
-    from imagebot.scan import PolicyResult, Scanner, ScanReport
+    from imagebot.scan import PolicyResult, RepositoryResult, Scanner, ScanReport
     from imagebot.store import Store
 
 log = logging.getLogger("imagebot.service")
@@ -83,6 +83,10 @@ class Runtime:
         self._generation: Generation | None = None
         self._retired: list[Dispatcher] = []  # dispatchers of earlier generations, drained at shutdown
         self._latest: dict[str, PolicyResult] = {}  # policy key -> last good result
+        # what /status shows: the last scan of each repository, policy errors, each automation's last run
+        self._last_scans: dict[str, tuple[float, RepositoryResult]] = {}
+        self._policy_errors: dict[str, str] = {}
+        self._last_runs: dict[str, tuple[float, AutomationOutcome]] = {}
         self._first_scans: dict[str, asyncio.Event] = {}
         self._awaiting_first_run: set[str] = set()  # automations whose startup run waits for first scans
         self._git_locks: dict[str, asyncio.Lock] = {}
@@ -267,6 +271,7 @@ class Runtime:
         record_registry_stats(self.metrics, stats)
         for result in report.repositories:
             key = result.repository.key
+            self._last_scans[key] = (time.time(), result)
             fields = {"repository": key, "image": result.image, "trigger": trigger.reason}
             if result.error:
                 self.metrics.scan_finished(key, ok=False, seconds=seconds)
@@ -283,8 +288,10 @@ class Runtime:
         for result in report.policies:
             fields = {"policy": result.policy.key}
             if result.error:
+                self._policy_errors[result.policy.key] = result.error
                 log.warning("policy not evaluated: %s", result.error, extra=fields)
                 continue
+            self._policy_errors.pop(result.policy.key, None)
             if result.latest is None:
                 continue
             self._latest[result.policy.key] = result
@@ -339,6 +346,7 @@ class Runtime:
 
     def _record_outcome(self, outcome: AutomationOutcome, trigger: Trigger, seconds: float) -> None:
         key = outcome.automation.key
+        self._last_runs[key] = (time.time(), outcome)
         fields: dict[str, object] = {"automation": key, "trigger": trigger.reason, "status": outcome.status}
         if outcome.status == "committed":
             self.metrics.committed(key)
@@ -356,6 +364,48 @@ class Runtime:
             self.metrics.pull_request(key)
         if outcome.status == "failed":
             self.metrics.failure(_outcome_failure_kind(outcome))
+
+    # --- status ------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, object]:
+        """What /status shows: each configured object and what it did last (None: not yet)."""
+        from datetime import UTC, datetime
+
+        def when(at: float) -> str:
+            return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+        config = self.generation.config
+        repositories = []
+        for repo in config.repositories:
+            scanned = self._last_scans.get(repo.key)
+            result = scanned[1] if scanned else None
+            repositories.append({
+                "namespace": repo.metadata.namespace, "name": repo.metadata.name, "image": repo.spec.image,
+                "suspended": repo.spec.suspend, "lastScan": when(scanned[0]) if scanned else None,
+                "tags": result.tags if result else None, "error": result.error if result else None,
+            })
+        policies = []
+        for policy in config.policies:
+            latest = self._latest.get(policy.key)
+            image = latest.latest if latest else None
+            policies.append({
+                "namespace": policy.metadata.namespace, "name": policy.metadata.name,
+                "latest": {"name": image.name, "tag": image.tag, "digest": image.digest} if image else None,
+                "error": self._policy_errors.get(policy.key),
+            })
+        automations = []
+        for automation in config.automations:
+            ran = self._last_runs.get(automation.key)
+            outcome = ran[1] if ran else None
+            automations.append({
+                "namespace": automation.metadata.namespace, "name": automation.metadata.name,
+                "suspended": automation.spec.suspend, "lastRun": when(ran[0]) if ran else None,
+                "status": outcome.status if outcome else None, "commit": outcome.commit if outcome else None,
+                "branch": outcome.branch if outcome else None,
+                "pullRequest": outcome.pull_request_url if outcome else None,
+                "error": outcome.error if outcome else None,
+            })
+        return {"repositories": repositories, "policies": policies, "automations": automations}
 
     # --- stopping ------------------------------------------------------------------------------------
 

@@ -56,6 +56,15 @@ def test_push_gives_commit_slack_message_and_metrics(tmp_path: Path, http_git_se
         assert sample(metrics, "imagebot_failures_total", kind="git") == 0
         webhooks = sample(metrics, "imagebot_webhook_requests_total", receiver="team/registry", status="200")
         assert webhooks is not None and webhooks >= 1
+
+        status = svc.http.get("/status").json()
+        [automation] = status["automations"]
+        assert automation["status"] == "committed" and automation["commit"] == after
+        assert automation["lastRun"] and automation["error"] is None
+        [policy] = status["policies"]
+        assert policy["latest"]["tag"] == "1.1.0" and policy["error"] is None
+        [repository] = status["repositories"]
+        assert repository["tags"] == 2 and repository["lastScan"] and repository["error"] is None
         assert svc.stop() == 0
 
 

@@ -98,24 +98,29 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
 async def run_automations(
     config: Config, report: ScanReport, secrets: SecretStore, store: Store, state_dir: Path,
     *, automations: list[ImageUpdateAutomation] | None = None, dispatcher: Dispatcher | None = None,
-    on_outcome: Callable[[AutomationOutcome], None] | None = None,
+    on_outcome: Callable[[AutomationOutcome], None] | None = None, concurrency: int = 4,
 ) -> list[AutomationOutcome]:
-    """Each automation in turn; one that fails (even unexpectedly) never stops the others."""
-    outcomes = []
-    for automation in automations if automations is not None else config.automations:
-        try:
-            outcome = await run_automation(config, automation, report, secrets, store, state_dir)
-        except Exception as err:  # a bug must cost one automation, not the cycle
-            log.exception("automation failed unexpectedly", extra={"automation": automation.key})
-            outcome = failed(AutomationOutcome(automation, "failed"), "internal",
-                              f"unexpected {type(err).__name__}: {err}")
+    """Every automation, `concurrency` at a time (those sharing a clone take turns at its lock); one
+    that fails, even unexpectedly, never stops the others. Outcomes come back in config order."""
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(automation: ImageUpdateAutomation) -> AutomationOutcome:
+        async with limit:
+            try:
+                outcome = await run_automation(config, automation, report, secrets, store, state_dir)
+            except Exception as err:  # a bug must cost one automation, not the cycle
+                log.exception("automation failed unexpectedly", extra={"automation": automation.key})
+                outcome = failed(AutomationOutcome(automation, "failed"), "internal",
+                                 f"unexpected {type(err).__name__}: {err}")
         _log(outcome)
         if dispatcher is not None and (event := outcome_event(outcome)) is not None:
             dispatcher.dispatch(event)
         if on_outcome:
             on_outcome(outcome)
-        outcomes.append(outcome)
-    return outcomes
+        return outcome
+
+    chosen = automations if automations is not None else config.automations
+    return list(await asyncio.gather(*(one(a) for a in chosen)))
 
 
 async def run_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,

@@ -20,7 +20,7 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from imagebot.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from imagebot.service.metrics import Metrics
+from imagebot.service.metrics import FailureKind, Metrics
 from imagebot.service.receivers import (
     HOOK_PREFIX,
     HookError,
@@ -422,6 +422,8 @@ class HookEndpoint:
                 "webhook receiver=%s type=%s status=%d refused: %s", receiver.key, receiver.type, e.status, e.message
             )
             headers = {"Allow": "POST"} if e.status == 405 else None
+            if self._metrics is not None:
+                self._metrics.failure(FailureKind.WEBHOOK)
             return self._done(receiver.key, Response.text(e.status, e.message, headers))
         if result.ignored:
             log.info(

@@ -106,7 +106,8 @@ async def _serve(options: ServiceOptions, listen: Listen) -> tuple[int, bool]:
             if await runtime.reload(reason):
                 schedule()
 
-        watcher = ConfigWatcher(options.config_path, lambda: reload("files changed"), WATCH_INTERVAL)
+        watcher = ConfigWatcher(options.config_path, lambda: reload("files changed"), WATCH_INTERVAL,
+                                secrets=options.secrets_dir)
 
         def on_sighup() -> None:
             async def sighup() -> None:

@@ -1,4 +1,4 @@
-"""Noticing that the policy files changed, by polling their modification times.
+"""Noticing that the policy files (or the secrets) changed, by polling their modification times.
 
 A stat of each file every couple of seconds costs next to nothing for the handful of files a
 config has, works on every filesystem (a Kubernetes ConfigMap volume swaps a symlink, which
@@ -35,25 +35,51 @@ def fingerprint(path: Path) -> Fingerprint:
     return tuple(out)
 
 
-class ConfigWatcher:
-    """Calls `on_change()` when the fingerprint of `path` differs from the last one seen."""
+def secrets_fingerprint(root: Path | None) -> Fingerprint:
+    """(file, mtime_ns, size) of every `NAME/KEY` secret file; a mounted secret's `..data` swap shows
+    through the key's link. Keys may start with a dot (`.dockerconfigjson`); `..`-entries are Kubernetes'."""
+    if root is None or not root.is_dir():
+        return None
+    out = []
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith("..") or not folder.is_dir():
+            continue
+        for key in sorted(folder.iterdir()):
+            if key.name.startswith(".."):
+                continue
+            try:
+                st = key.stat()
+            except OSError:
+                continue
+            out.append((str(key), st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
-    def __init__(self, path: Path, on_change: Callable[[], Awaitable[None]], interval: float = 2.0) -> None:
+
+class ConfigWatcher:
+    """Calls `on_change()` when the policy files under `path` (or the secrets under `secrets`) change."""
+
+    def __init__(self, path: Path, on_change: Callable[[], Awaitable[None]], interval: float = 2.0,
+                 secrets: Path | None = None) -> None:
         self.path = path
+        self.secrets = secrets
         self.interval = interval
         self._on_change = on_change
-        self._seen = fingerprint(path)
+        self._seen = self._fingerprint()
+
+    def _fingerprint(self) -> tuple[Fingerprint, Fingerprint]:
+        return fingerprint(self.path), secrets_fingerprint(self.secrets)
 
     def mark_seen(self) -> None:
         """The files as they are now have been handled (a SIGHUP reload read them)."""
-        self._seen = fingerprint(self.path)
+        self._seen = self._fingerprint()
 
     async def poll_once(self) -> bool:
-        current = fingerprint(self.path)
+        current = self._fingerprint()
         if current == self._seen:
             return False
+        what = "policy files" if current[0] != self._seen[0] else "secrets"
         self._seen = current
-        log.info("policy files under %s changed: reloading", self.path)
+        log.info("%s under %s changed: reloading", what, self.path if what == "policy files" else self.secrets)
         await self._on_change()
         return True
 

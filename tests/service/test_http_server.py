@@ -99,6 +99,7 @@ async def test_bad_signature_or_token_is_401_and_triggers_nothing(
         r = await client.post(path(kind), headers=headers, content=b'{"x": 1}')
     assert r.status_code == 401
     assert service.calls == []
+    assert service.metrics.registry.get_sample_value("imagebot_failures_total", {"kind": "webhook"}) == 1
 
 
 @pytest.mark.parametrize(

@@ -186,6 +186,36 @@ def test_watcher_notices_added_changed_and_removed_files(tmp_path: Path) -> None
     assert len(calls) == 3
 
 
+def test_watcher_notices_a_rotated_secret_mounted_as_kubernetes_does(tmp_path: Path) -> None:
+    config, secrets = tmp_path / "config", tmp_path / "secrets"
+    config.mkdir()
+    (config / "a.yaml").write_text("a: 1\n")
+    # a secret volume: keys are links into a timestamped folder that `..data` points to
+    folder = secrets / "slack"
+    (folder / "..v1").mkdir(parents=True)
+    (folder / "..v1" / "address").write_text("https://hooks.example/one")
+    (folder / "..data").symlink_to("..v1")
+    (folder / "address").symlink_to("..data/address")
+    calls = []
+
+    async def on_change() -> None:
+        calls.append(1)
+
+    async def scenario() -> list[bool]:
+        watcher = ConfigWatcher(config, on_change, secrets=secrets)
+        results = [await watcher.poll_once()]
+        (folder / "..v2").mkdir()
+        (folder / "..v2" / "address").write_text("https://hooks.example/rotated")
+        (folder / "..data.tmp").symlink_to("..v2")
+        (folder / "..data.tmp").rename(folder / "..data")  # the atomic swap the kubelet does
+        results.append(await watcher.poll_once())
+        results.append(await watcher.poll_once())
+        return results
+
+    assert asyncio.run(scenario()) == [False, True, False]
+    assert calls == [1]
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("127.0.0.1:9090", Listen("127.0.0.1", 9090)),
     ("[::1]:0", Listen("::1", 0)),

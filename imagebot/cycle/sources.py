@@ -55,8 +55,7 @@ def git_source(config: Config, automation: ImageUpdateAutomation, secrets: Secre
         text = {k: secrets.read_text(name, k) if secrets.has(name, k) else None
                 for k in ("username", "password", "bearerToken")}
         auth = GitAuth(
-            username=text["username"] or ("git" if text["bearerToken"] else None),
-            password=text["password"] or text["bearerToken"],
+            username=text["username"], password=text["password"], bearer_token=text["bearerToken"],
             identity=secrets.read_optional(name, "identity"),
             known_hosts=secrets.read_optional(name, "known_hosts"),
         )

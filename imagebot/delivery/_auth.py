@@ -45,10 +45,11 @@ class GitAuth:
     password: str | None = field(default=None, repr=False)
     identity: bytes | None = field(default=None, repr=False)
     known_hosts: bytes | None = None
+    bearer_token: str | None = field(default=None, repr=False)  # sent as `Authorization: Bearer`, as Flux does
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.password,) if s)
+        return tuple(s for s in (self.password, self.bearer_token) if s)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def parse_remote_url(url: str) -> RemoteURL:
 class AuthEnv:
     env: dict[str, str]
     secrets: tuple[str, ...]
+    config: dict[str, str] = field(default_factory=dict)  # git configuration, passed through the environment
 
 
 @contextmanager
@@ -117,7 +119,10 @@ def auth_session(remote: RemoteURL, auth: GitAuth | None) -> Iterator[AuthEnv]:
             env["GIT_SSH_COMMAND"] = ssh
             env.pop("GIT_SSH", None)
             env["GIT_SSH_VARIANT"] = "ssh"
-        yield AuthEnv(env, tuple(s for s in (password,) if s))
+        config = {}
+        if auth.bearer_token and remote.is_http:
+            config["http.extraHeader"] = f"Authorization: Bearer {auth.bearer_token}"
+        yield AuthEnv(env, tuple(s for s in (password, auth.bearer_token) if s), config)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

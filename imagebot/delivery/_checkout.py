@@ -126,7 +126,7 @@ class Checkout:
     def network(self) -> Iterator[GitRunner]:
         """A runner whose commands may talk to the remote, with the source's credentials in place."""
         with auth_session(self.source.remote, self.source.auth) as auth:
-            yield GitRunner(self.workdir, dict(auth.env), {}, (*self.source.secrets, *auth.secrets))
+            yield GitRunner(self.workdir, dict(auth.env), dict(auth.config), (*self.source.secrets, *auth.secrets))
 
     def fetch_branch(self, branch: str) -> str:
         """Fetch `branch` into refs/remotes/origin/<branch> (shallow where the server allows); its sha."""
@@ -175,7 +175,7 @@ class Checkout:
         what = f"git clone {url} (branch {branch})"
         base = ("clone", "--single-branch", "--branch", branch, "--no-tags")
         with auth_session(self.source.remote, self.source.auth) as auth:
-            runner = GitRunner(None, dict(auth.env), {}, (*self.source.secrets, *auth.secrets))
+            runner = GitRunner(None, dict(auth.env), dict(auth.config), (*self.source.secrets, *auth.secrets))
             result = runner.run(*base, "--depth=1", "--", url, str(self.workdir),
                                 check=False, timeout=NETWORK_TIMEOUT, what=what)
             if result.status != 0 and _shallow_unsupported(result):

@@ -45,6 +45,27 @@ def test_smart_http_with_basic_auth_keeps_the_password_out_of_everything(
     assert password not in remote.message(head)
 
 
+def test_smart_http_with_a_bearer_token_as_flux_sends_it(
+    workspace: Workspace, http_git_server: HttpGitServer
+) -> None:
+    remote = http_git_server.new_repo(f"{workspace.prefix.replace('/', '-')}.git", manifests(workspace))
+    token = http_git_server.bearer_token
+    workspace.secret("git-bearer", {"bearerToken": token})
+    workspace.push_tags("app", "1.0.0", "1.3.0")
+    workspace.write_config(Automation(git_url=http_git_server.url_for(remote), git_secret="git-bearer"))
+    before = len(http_git_server.requests)
+
+    result = workspace.run()
+
+    assert result.returncode == 0, explain(result)
+    assert f"{workspace.image('app')}:1.3.0" in remote.read("apps/app.yaml")
+    served = http_git_server.requests[before:]
+    assert served and all(r.user for r in served)  # every request carried the token: no 401 round trip
+    assert token not in result.stdout + result.stderr
+    for config in cache_configs(workspace):
+        assert token not in config.read_text()
+
+
 def test_wrong_http_password_fails_with_a_hint_and_no_secret(
     workspace: Workspace, http_git_server: HttpGitServer
 ) -> None:

@@ -202,6 +202,7 @@ class HttpGitServer:
     root: Path
     username: str = "bot"
     password: str = "s3cret-Pa55word"
+    bearer_token: str = "b3arer-t0ken-value"  # accepted as `Authorization: Bearer ...` too (Flux's bearerToken)
     port: int = 0
     requests: list[HttpRequestLog] = field(default_factory=list)
     # Called while each request is being served (the client's git is running): a hook to inspect it.
@@ -261,7 +262,7 @@ def _make_handler(state: HttpGitServer) -> type[http.server.BaseHTTPRequestHandl
                 state.on_request()
             path, _, query = self.path.partition("?")
             header = self.headers.get("Authorization")
-            ok = header == expected
+            ok = header in (expected, f"Bearer {state.bearer_token}")
             chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
             state.requests.append(HttpRequestLog(self.command, path, state.username if ok else None,
                                                  header is not None, chunked))

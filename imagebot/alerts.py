@@ -49,7 +49,7 @@ def alert_rules(config: Config) -> list[AlertRule]:
             event_severity=alert.spec.event_severity,
             event_sources=[(s.kind, s.name, s.namespace) for s in alert.spec.event_sources],
             inclusion_list=alert.spec.inclusion_list, exclusion_list=alert.spec.exclusion_list,
-            summary=alert.spec.summary, suspend=alert.spec.suspend,
+            summary=alert.spec.summary, suspend=alert.spec.suspend, event_metadata=alert.spec.event_metadata,
         )
         for alert in config.alerts
     ]

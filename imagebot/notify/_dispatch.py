@@ -141,6 +141,9 @@ class Dispatcher:
             self._on_failure(route)
 
     async def _send(self, route: Route, event: Event) -> None:
+        if route.alert.event_metadata:
+            event = event.with_metadata({k: v for k, v in route.alert.event_metadata.items()
+                                         if k not in event.metadata})
         if route.alert.summary:
             event = event.with_metadata({SUMMARY_KEY: route.alert.summary})
         key = (route.provider.namespace, route.provider.name)

@@ -158,6 +158,7 @@ class AlertRule:
     inclusion_list: Sequence[str] = ()
     exclusion_list: Sequence[str] = ()
     summary: str | None = None
+    event_metadata: Mapping[str, str] = field(default_factory=dict)  # Flux: added where the event has no such key
     suspend: bool = False
     _inclusion: tuple[Any, ...] = field(init=False, repr=False, compare=False, default=())
     _exclusion: tuple[Any, ...] = field(init=False, repr=False, compare=False, default=())

@@ -157,3 +157,16 @@ def test_dispatch_without_any_event_loop_reports_and_does_not_raise(caplog):
     dispatcher = one_route("http://127.0.0.1:9/services/T/B/x")
     assert dispatcher.dispatch(delivery()) == 0
     assert "no event loop" in caplog.text
+
+
+def test_alert_event_metadata_is_added_without_overriding_the_event(webhook_receiver):
+    receiver = webhook_receiver("generic")
+    provider = ProviderSettings("hook", "flux-system", "generic", receiver.url("/flux"))  # type: ignore[arg-type]
+    rule = AlertRule("all", "flux-system", "hook", event_sources=[("ImageUpdateAutomation", "*")],
+                     event_metadata={"env": "prod", "cluster": "not-this-one"})
+
+    assert run(Dispatcher([provider], [rule], backoff=FAST))
+
+    [request] = receiver.requests
+    metadata = request.json()["metadata"]
+    assert metadata["env"] == "prod" and metadata["cluster"] == "eu-1"  # the event's own key wins, as in Flux

@@ -32,7 +32,7 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-        extra = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+        extra = " ".join(f"{k}={v}" for k, v in _fields(record).items() if v is not None)
         line = f"{when} {record.levelname.lower():7} {record.name}: {record.getMessage()}"
         return f"{line} {extra}" if extra else line
 

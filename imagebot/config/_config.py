@@ -67,6 +67,17 @@ class Config:
             and (selector is None or selector.matches(p.metadata.labels))
         ]
 
+    def checkout_branch(self, automation: ImageUpdateAutomation) -> str | None:
+        """The branch an automation checks out: its own checkout ref, else its GitRepository's (Flux
+        defaults a GitRepository without `spec.ref` to master); None when there is no branch."""
+        checkout = automation.spec.git.checkout
+        if checkout and checkout.ref.branch:
+            return checkout.ref.branch
+        git = self.git_repository_for(automation)
+        if git is None:
+            return None
+        return "master" if git.spec.ref is None else git.spec.ref.branch
+
     def provider_for(self, alert: Alert) -> Provider | None:
         return self.find("Provider", f"{alert.metadata.namespace}/{alert.spec.provider_ref.name}")  # type: ignore
 
@@ -164,16 +175,18 @@ def check_links(config: Config) -> list[Problem]:
                                      "no ImagePolicy in this namespace is selected: nothing to update", "note"))
         push = automation.spec.git.push
         if push and push.pull_request:
-            checkout = _checkout_branch(config, automation)
+            checkout = config.checkout_branch(automation)
             if not push.branch or push.branch == checkout:
                 problems.append(_problem(automation, "spec.git.push.pullRequest",
                                          "a pull request needs spec.git.push.branch set to a branch other than "
                                          "the checkout branch"))
     for git in config.git_repositories:
         ref = git.spec.ref
-        if ref is None or not ref.branch:
-            problems.append(_problem(git, "spec.ref.branch", "expected a branch to check out and push to"
-                                     " (or set spec.git.checkout.ref.branch on the automation)", "note"))
+        if ref is None:
+            problems.append(_problem(git, "spec.ref", "not set: the branch is master, as Flux defaults it", "note"))
+        elif not ref.branch:
+            problems.append(_problem(git, "spec.ref.branch", "an automation needs a branch to push to: set it here "
+                                     "or spec.git.checkout.ref.branch on the automation", "note"))
     for alert in config.alerts:
         if config.provider_for(alert) is None:
             problems.append(_problem(alert, "spec.providerRef",
@@ -189,14 +202,6 @@ def check_links(config: Config) -> list[Problem]:
             if res.name != "*" and config.find(res.kind, key) is None:
                 problems.append(_problem(receiver, f"spec.resources[{i}]", f"{res.kind} {key} does not exist"))
     return problems
-
-
-def _checkout_branch(config: Config, automation: ImageUpdateAutomation) -> str | None:
-    checkout = automation.spec.git.checkout
-    if checkout and checkout.ref.branch:
-        return checkout.ref.branch
-    git = config.git_repository_for(automation)
-    return git.spec.ref.branch if git and git.spec.ref else None
 
 
 # (object kind, secretRef path, keys of which at least one must exist)

@@ -33,14 +33,11 @@ def policy_values(config: Config, automation: ImageUpdateAutomation, report: Sca
 
 
 def checkout_branch(config: Config, automation: ImageUpdateAutomation) -> str:
-    checkout = automation.spec.git.checkout
-    if checkout and checkout.ref.branch:
-        return checkout.ref.branch
-    git = config.git_repository_for(automation)
-    if git and git.spec.ref and git.spec.ref.branch:
-        return git.spec.ref.branch
-    raise AutomationError("config", "no branch to check out: set spec.ref.branch on the GitRepository or "
-                                    "spec.git.checkout.ref.branch on the automation")
+    branch = config.checkout_branch(automation)
+    if branch is None:
+        raise AutomationError("config", "no branch to check out: set spec.ref.branch on the GitRepository or "
+                                        "spec.git.checkout.ref.branch on the automation")
+    return branch
 
 
 def git_source(config: Config, automation: ImageUpdateAutomation, secrets: SecretStore) -> GitSource:

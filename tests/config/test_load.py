@@ -218,3 +218,24 @@ def test_receiver_types_imagebot_cannot_verify_are_refused_by_name(tmp_path: Pat
     write(tmp_path, "repo.yaml", REPO)
     [error] = load_config(tmp_path).errors
     assert error.field == "spec.type" and error.line == 5 and "'gcr'" in error.message and "'github'" in error.message
+
+
+def test_a_git_repository_without_ref_checks_out_master_as_flux_does(tmp_path: Path) -> None:
+    write(tmp_path, "git.yaml", """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: GitRepository
+        metadata: {name: fleet}
+        spec: {url: "https://example.com/fleet.git", interval: 5m}
+        ---
+        apiVersion: image.toolkit.fluxcd.io/v1
+        kind: ImageUpdateAutomation
+        metadata: {name: fleet}
+        spec:
+          interval: 5m
+          sourceRef: {kind: GitRepository, name: fleet}
+          git: {commit: {author: {name: bot, email: bot@example.com}}}
+        """)
+    loaded = load_config(tmp_path)
+    [automation] = loaded.config.automations
+    assert loaded.config.checkout_branch(automation) == "master"
+    assert any(n.field == "spec.ref" and "master" in n.message for n in loaded.notes)

@@ -144,3 +144,11 @@ def print_cycle(result: CycleResult) -> None:
             print(f"{name}: {outcome.status}" + (" (nothing to do)" if outcome.status == "unchanged" else ""))
         if outcome.pull_request_url:
             print(f"  pull request: {outcome.pull_request_url}")
+    counts: dict[str, int] = {}
+    for outcome in result.outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    failed_scans = sum(1 for r in result.report.repositories if r.error)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no automations"
+    if failed_scans:
+        summary += f"; {failed_scans} repositor{'y' if failed_scans == 1 else 'ies'} could not be scanned"
+    print(f"{'ok' if result.ok else 'FAILED'}: {summary}")

@@ -105,6 +105,8 @@ def test_second_run_makes_no_commit_and_no_push(workspace: Workspace, tmp_path: 
     assert remote.head() == head
     assert not pushes.exists()
     assert "nothing to do" in second.stdout
+    assert first.stdout.splitlines()[-1] == "ok: 1 committed"
+    assert second.stdout.splitlines()[-1] == "ok: 1 unchanged"
     assert len(workspace.history()) == 1
     assert marker.exists()
 

@@ -176,5 +176,6 @@ def test_one_failing_automation_does_not_stop_the_other(workspace: Workspace, tm
     assert password not in result.stdout + result.stderr
     assert "committed" in next(line for line in result.stdout.splitlines() if "flux-system/good:" in line)
     assert [h["automation"] for h in workspace.history()] == ["flux-system/good"]
+    assert result.stdout.splitlines()[-1] == "FAILED: 1 committed, 1 failed"
 
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from imagebot.delivery.forges._repo_url import RepositoryLocation
 
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -115,6 +118,25 @@ class ForgeClient:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
+
+
+class ForgeBase:
+    """What every forge client holds; a subclass names itself and the headers that carry the token."""
+
+    name = "forge"
+
+    def __init__(self, location: RepositoryLocation, *, api_url: str, token: str, ca_file: Path | None) -> None:
+        self.location = location
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self._ca_file = ca_file
+
+    def _headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _client(self) -> ForgeClient:
+        return ForgeClient(forge=self.name, api_url=self.api_url, repository=self.location.path, token=self._token,
+                           headers={**self._headers(), "User-Agent": "imagebot"}, ca_file=self._ca_file)
 
 
 async def open_or_update_pull(

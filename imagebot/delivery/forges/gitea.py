@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from imagebot.delivery.forges import PullRequest, PullRequestRequest
-from imagebot.delivery.forges._http import ForgeClient, open_or_update_pull, request_reviewers
-from imagebot.delivery.forges._repo_url import RepositoryLocation
+from imagebot.delivery.forges._http import ForgeBase, ForgeClient, open_or_update_pull, request_reviewers
 
 log = logging.getLogger(__name__)
 
@@ -18,22 +16,11 @@ _PAGE = 50
 _MAX_PAGES = 40  # 2,000 open pull requests or labels: far past any repository this bot serves
 
 
-class Gitea:
-    def __init__(self, location: RepositoryLocation, *, api_url: str, token: str, ca_file: Path | None) -> None:
-        self.location = location
-        self.api_url = api_url.rstrip("/")
-        self._token = token
-        self._ca_file = ca_file
+class Gitea(ForgeBase):
+    name = "Gitea"
 
-    def _client(self) -> ForgeClient:
-        return ForgeClient(
-            forge="Gitea",
-            api_url=self.api_url,
-            repository=self.location.path,
-            token=self._token,
-            headers={"Authorization": f"token {self._token}", "Accept": "application/json", "User-Agent": "imagebot"},
-            ca_file=self._ca_file,
-        )
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self._token}", "Accept": "application/json"}
 
     async def upsert_pull_request(self, req: PullRequestRequest) -> PullRequest:
         repo = f"/repos/{self.location.path}"

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from imagebot.delivery.forges import PullRequest, PullRequestRequest
-from imagebot.delivery.forges._http import ForgeClient, open_or_update_pull, request_reviewers
-from imagebot.delivery.forges._repo_url import RepositoryLocation
+from imagebot.delivery.forges._http import ForgeBase, open_or_update_pull, request_reviewers
 
 log = logging.getLogger(__name__)
 
 
-class GitHub:
-    def __init__(self, location: RepositoryLocation, *, api_url: str, token: str, ca_file: Path | None) -> None:
-        self.location = location
-        self.api_url = api_url.rstrip("/")
-        self._token = token
-        self._ca_file = ca_file
+class GitHub(ForgeBase):
+    name = "GitHub"
 
-    def _client(self) -> ForgeClient:
-        return ForgeClient(
-            forge="GitHub",
-            api_url=self.api_url,
-            repository=self.location.path,
-            token=self._token,
-            headers={
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": "2022-11-28",
-                "Authorization": f"Bearer {self._token}",
-                "User-Agent": "imagebot",
-            },
-            ca_file=self._ca_file,
-        )
+    def _headers(self) -> dict[str, str]:
+        return {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
+                "Authorization": f"Bearer {self._token}"}
 
     async def upsert_pull_request(self, req: PullRequestRequest) -> PullRequest:
         repo = f"/repos/{self.location.path}"

@@ -4,33 +4,20 @@ subgroups (group/sub/project) work as they are."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from imagebot.delivery.forges import PullRequest, PullRequestRequest
-from imagebot.delivery.forges._http import ForgeClient, ForgeError
-from imagebot.delivery.forges._repo_url import RepositoryLocation
+from imagebot.delivery.forges._http import ForgeBase, ForgeError
 
 log = logging.getLogger(__name__)
 
 
-class GitLab:
-    def __init__(self, location: RepositoryLocation, *, api_url: str, token: str, ca_file: Path | None) -> None:
-        self.location = location
-        self.api_url = api_url.rstrip("/")
-        self._token = token
-        self._ca_file = ca_file
+class GitLab(ForgeBase):
+    name = "GitLab"
 
-    def _client(self) -> ForgeClient:
-        return ForgeClient(
-            forge="GitLab",
-            api_url=self.api_url,
-            repository=self.location.path,
-            token=self._token,
-            headers={"PRIVATE-TOKEN": self._token, "Accept": "application/json", "User-Agent": "imagebot"},
-            ca_file=self._ca_file,
-        )
+    def _headers(self) -> dict[str, str]:
+        return {"PRIVATE-TOKEN": self._token, "Accept": "application/json"}
 
     async def upsert_pull_request(self, req: PullRequestRequest) -> PullRequest:
         reviewer_ids = _reviewer_ids(req.reviewers)

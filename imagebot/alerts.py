@@ -47,7 +47,7 @@ def alert_rules(config: Config) -> list[AlertRule]:
         AlertRule(
             name=alert.metadata.name, namespace=alert.metadata.namespace, provider=alert.spec.provider_ref.name,
             event_severity=alert.spec.event_severity,
-            event_sources=[(s.kind, s.name, s.namespace) for s in alert.spec.event_sources],
+            event_sources=[(s.kind, s.name, s.namespace, s.match_labels or None) for s in alert.spec.event_sources],
             inclusion_list=alert.spec.inclusion_list, exclusion_list=alert.spec.exclusion_list,
             summary=alert.spec.summary, suspend=alert.spec.suspend, event_metadata=alert.spec.event_metadata,
         )

@@ -18,7 +18,8 @@ def outcome_event(outcome: AutomationOutcome) -> Event | None:
     ref = ObjectRef("ImageUpdateAutomation", automation.metadata.namespace, automation.metadata.name)
     if outcome.status == "failed":
         return Event(severity="error", reason=_failure_reason(outcome.error_kind), message=outcome.error or "",
-                     involved_object=ref, automation=automation.key, repository_url=outcome.repository_url)
+                     involved_object=ref, automation=automation.key, repository_url=outcome.repository_url,
+                     labels=automation.metadata.labels)
     if outcome.status != "committed" or outcome.result is None:
         return None
     changes = [ImageChange(c.file, str(c.object) if c.object else "", c.old_value, c.new_value)
@@ -28,7 +29,8 @@ def outcome_event(outcome: AutomationOutcome) -> Event | None:
         message += f"; pull request {outcome.pull_request_url}"
     return Event(severity="info", reason="Succeeded", message=message, involved_object=ref,
                  automation=automation.key, changes=changes, commit=outcome.commit, branch=outcome.branch,
-                 pull_request_url=outcome.pull_request_url, repository_url=outcome.repository_url)
+                 pull_request_url=outcome.pull_request_url, repository_url=outcome.repository_url,
+                 labels=automation.metadata.labels)
 
 
 def _failure_reason(kind: str | None) -> str:
@@ -44,14 +46,15 @@ def scan_events(report: ScanReport) -> list[Event]:
         if repo.error:
             meta = repo.repository.metadata
             events.append(Event(severity="error", reason="ScanFailed", message=repo.error,
-                                involved_object=ObjectRef("ImageRepository", meta.namespace, meta.name)))
+                                involved_object=ObjectRef("ImageRepository", meta.namespace, meta.name),
+                                labels=meta.labels))
     for result in report.policies:
         meta = result.policy.metadata
         ref = ObjectRef("ImagePolicy", meta.namespace, meta.name)
         if result.error:
             events.append(Event(severity="error", reason="ReconciliationFailed", message=result.error,
-                                involved_object=ref))
+                                involved_object=ref, labels=meta.labels))
         elif result.changed and result.latest:
-            events.append(Event(severity="info", reason="Succeeded", involved_object=ref,
+            events.append(Event(severity="info", reason="Succeeded", involved_object=ref, labels=meta.labels,
                                 message=f"Latest image tag for {result.latest.name} resolved to {result.latest.tag}"))
     return events

@@ -75,6 +75,7 @@ class Event:
     pull_request_url: str | None = None
     repository_url: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)  # the involved object's, for Alert matchLabels
     timestamp: datetime = field(default_factory=_now)
 
     def __post_init__(self) -> None:
@@ -144,6 +145,7 @@ class EventSource(NamedTuple):
     kind: str
     name: str
     namespace: str | None = None  # None: the Alert's own namespace, as in Flux
+    match_labels: Mapping[str, str] | None = None  # with name "*": only objects carrying these labels
 
 
 @dataclass(frozen=True)
@@ -181,17 +183,19 @@ class AlertRule:
             return False
         if self.event_severity is Severity.ERROR and event.severity is not Severity.ERROR:
             return False
-        if not any(self._source_matches(s, event.involved_object) for s in self.event_sources):
+        if not any(self._source_matches(s, event.involved_object, event.labels) for s in self.event_sources):
             return False
         if self._inclusion and not any(p.search(event.message) for p in self._inclusion):
             return False
         return not any(p.search(event.message) for p in self._exclusion)
 
-    def _source_matches(self, source: EventSource, obj: ObjectRef) -> bool:
+    def _source_matches(self, source: EventSource, obj: ObjectRef, labels: Mapping[str, str]) -> bool:
         namespace = source.namespace or self.namespace
-        return (
-            source.kind == obj.kind and namespace == obj.namespace and (source.name == "*" or source.name == obj.name)
-        )
+        if source.kind != obj.kind or namespace != obj.namespace:
+            return False
+        if source.name != "*":
+            return source.name == obj.name
+        return all(labels.get(k) == v for k, v in (source.match_labels or {}).items())
 
     def _compile(self, field_name: str, patterns: Sequence[str]) -> tuple[Any, ...]:
         compiled = []

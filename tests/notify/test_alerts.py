@@ -44,6 +44,13 @@ def alert(**fields: object) -> AlertRule:
         (alert(exclusion_list=["non-fast-forward"]), failure(), False),
         (alert(inclusion_list=[".*push.*"], exclusion_list=["fast-forward"]), failure(), False),  # exclusion wins
         (alert(suspend=True), delivery(), False),
+        # matchLabels with name `*`: only objects carrying those labels (ignored with a name, as in Flux)
+        (alert(event_sources=[("ImageUpdateAutomation", "*", None, {"team": "web"})]),
+         delivery(labels={"team": "web", "tier": "prod"}), True),
+        (alert(event_sources=[("ImageUpdateAutomation", "*", None, {"team": "web"})]),
+         delivery(labels={"team": "api"}), False),
+        (alert(event_sources=[("ImageUpdateAutomation", "*", None, {"team": "web"})]), delivery(), False),
+        (alert(event_sources=[("ImageUpdateAutomation", "apps", None, {"team": "web"})]), delivery(), True),
     ],
 )
 def test_alert_matching(rule: AlertRule, event, expected: bool):

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from imagebot.cycle import AutomationError
     from imagebot.scan import Scanner
     from imagebot.store import Store
+    from imagebot.update import unified_diff
 
     config = load_or_report(args)
     if config is None:
@@ -63,10 +64,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             if args.repo is not None:
-                workdir = args.repo.resolve()
-                root, result = _plan(config, automation, report, workdir)
+                result = _plan(config, automation, report, args.repo.resolve())
             else:
-                workdir, root, result = _plan_checkout(config, automation, report, secrets, folder / "git")
+                result = _plan_checkout(config, automation, report, secrets, folder / "git")
         except (AutomationError, LookupError, OSError, ValueError) as err:
             print(f"error: {name}: {err}", file=sys.stderr)
             failed = True
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if result.files:
             changed = True
             print(f"# {name}: {len(result.changes)} change(s) in {len(result.files)} file(s)")
-            sys.stdout.write(_from_repository_root(result, root, workdir))
+            sys.stdout.write(unified_diff(result))
         else:
             print(f"# {name}: nothing to do")
     if failed:
@@ -84,35 +84,21 @@ def run(args: argparse.Namespace) -> int:
     return 2 if changed and args.exit_code else 0
 
 
-def _plan(config: Any, automation: Any, report: Any, workdir: Path) -> tuple[Path, Any]:
-    from imagebot.cycle import policy_values, update_root
-    from imagebot.update import apply_updates
+def _plan(config: Any, automation: Any, report: Any, workdir: Path) -> Any:
+    from imagebot.cycle import apply_policies, policy_values
 
-    root = update_root(workdir, automation)
-    return root, apply_updates(root, policy_values(config, automation, report),
-                               default_namespace=automation.metadata.namespace, write=False)
+    return apply_policies(workdir, automation, policy_values(config, automation, report), write=False)
 
 
 def _plan_checkout(config: Any, automation: Any, report: Any, secrets: Any,
-                   cache: Path) -> tuple[Path, Path, Any]:
+                   cache: Path) -> Any:
     """The plan against a (locked) checkout of the automation's GitRepository."""
     from imagebot.cycle import AutomationError, git_source
     from imagebot.delivery.git import Checkout, GitError
 
     try:
         with Checkout.locked(cache, git_source(config, automation, secrets)) as checkout:
-            return (checkout.workdir, *_plan(config, automation, report, checkout.workdir))
+            return _plan(config, automation, report, checkout.workdir)
     except GitError as err:
         raise AutomationError("git", str(err)) from None
 
-
-def _from_repository_root(result: Any, root: Path, workdir: Path) -> str:
-    """The diff with paths from the repository's root, so that `git apply` takes it there."""
-    from dataclasses import replace
-
-    from imagebot.update import unified_diff
-
-    prefix = root.relative_to(workdir.resolve()).as_posix()
-    if prefix in ("", "."):
-        return unified_diff(result)
-    return unified_diff(replace(result, files=[replace(f, path=f"{prefix}/{f.path}") for f in result.files]))

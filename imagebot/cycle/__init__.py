@@ -9,6 +9,7 @@ from imagebot.cycle.events import outcome_event, scan_events
 from imagebot.cycle.outcome import AutomationError, AutomationOutcome, CycleResult, Status, failed
 from imagebot.cycle.pulls import default_body, default_title, open_pull_request, pull_request_pending
 from imagebot.cycle.sources import (
+    apply_policies,
     change_records,
     checkout_branch,
     git_source,
@@ -23,6 +24,7 @@ __all__ = [
     "AutomationOutcome",
     "CycleResult",
     "Status",
+    "apply_policies",
     "change_records",
     "checkout_branch",
     "default_body",

@@ -14,12 +14,11 @@ from imagebot.cycle.events import outcome_event
 from imagebot.cycle.outcome import AutomationError, AutomationOutcome, failed
 from imagebot.cycle.pulls import open_pull_request, pull_request_pending
 from imagebot.cycle.sources import (
+    apply_policies,
     change_records,
     git_source,
     policy_values,
-    relative_to_repository,
     signing,
-    update_root,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +35,6 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
     """Blocking: check out, apply the policies' values, commit and push. No pull request here."""
     from imagebot.delivery.git import Author, Checkout, GitError, deliver
     from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_message
-    from imagebot.update import apply_updates
 
     spec = automation.spec
     outcome = AutomationOutcome(automation, "unchanged")
@@ -54,10 +52,7 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
         namespace = automation.metadata.namespace
 
         def apply(workdir: Path) -> UpdateResult | None:
-            root = update_root(workdir, automation)
-            result = apply_updates(root, values, default_namespace=namespace)
-            # Paths relative to the repository, not to spec.update.path: what a reader of the commit sees.
-            result = relative_to_repository(result, root.relative_to(workdir.resolve()).as_posix())
+            result = apply_policies(workdir, automation, values)
             # A selected policy without a value failed this scan, which is reported already: its markers
             # are rightly left alone, and "no policy" would send the reader looking for a missing object.
             outcome.notes = [n for n in result.notes if not (n.code == "unknown-policy" and n.policy in selected)]

@@ -94,6 +94,17 @@ def update_root(workdir: Path, automation: ImageUpdateAutomation) -> Path:
     return root
 
 
+def apply_policies(workdir: Path, automation: ImageUpdateAutomation, values: dict[str, PolicyValue], *,
+                   write: bool = True) -> UpdateResult:
+    """The automation's update under `spec.update.path` of a working copy, with paths relative to the
+    repository (what a reader of the commit, PR or diff sees), not to the update path."""
+    from imagebot.update import apply_updates
+
+    root = update_root(workdir, automation)
+    result = apply_updates(root, values, default_namespace=automation.metadata.namespace, write=write)
+    return relative_to_repository(result, root.relative_to(workdir.resolve()).as_posix())
+
+
 def relative_to_repository(result: UpdateResult, prefix: str) -> UpdateResult:
     """`result` with every path prefixed by `prefix` (the update path inside the checkout)."""
     from imagebot.update import FileChange, UpdateResult

@@ -89,7 +89,6 @@ class Runtime:
         self._last_runs: dict[str, tuple[float, AutomationOutcome]] = {}
         self._first_scans: dict[str, asyncio.Event] = {}
         self._awaiting_first_run: set[str] = set()  # automations whose startup run waits for first scans
-        self._git_locks: dict[str, asyncio.Lock] = {}
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -334,12 +333,11 @@ class Runtime:
             return
         report = ScanReport(policies=[self._latest[p.key] for p in config.policies_for(automation)
                                       if p.key in self._latest])
-        # Automations sharing a clone (same URL and branch) take turns in it.
-        async with self._git_locks.setdefault(_clone_key(config, automation), asyncio.Lock()):
-            started = time.monotonic()
-            outcomes = await run_automations(config, report, self.secrets, self.store, self.options.state_dir,
-                                             automations=[automation], dispatcher=generation.dispatcher)
-            seconds = time.monotonic() - started
+        # Automations sharing a clone (same URL and branch) take turns at its lock (Checkout.locked).
+        started = time.monotonic()
+        outcomes = await run_automations(config, report, self.secrets, self.store, self.options.state_dir,
+                                         automations=[automation], dispatcher=generation.dispatcher)
+        seconds = time.monotonic() - started
         self.metrics.automation_run(key, seconds)
         for outcome in outcomes:
             self._record_outcome(outcome, trigger, seconds)
@@ -486,18 +484,6 @@ def pushed_matches(config: Config, repo_key: str, pushed: Iterable[PushedImage])
             return True
     return False
 
-
-def _clone_key(config: Config, automation: ImageUpdateAutomation) -> str:
-    from imagebot.cycle import AutomationError, checkout_branch
-    from imagebot.delivery.git import GitSource
-
-    git = config.git_repository_for(automation)
-    try:
-        if git is not None:
-            return GitSource(git.spec.url, checkout_branch(config, automation)).cache_id
-    except (AutomationError, ValueError):
-        pass
-    return f"automation {automation.key}"  # the run fails early anyway
 
 
 def record_registry_stats(metrics: Metrics, stats: RequestStats) -> None:

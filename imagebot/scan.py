@@ -112,6 +112,7 @@ class _Listing:
     tags: list[str] | None = None
     error: str | None = None
     error_kind: str | None = None
+    suspended: bool = False  # the tags are the last scan's, read from the store
     kept: dict[tuple[str, ...], list[str]] = field(default_factory=dict)  # tags left per exclusionList
 
 
@@ -152,20 +153,20 @@ class Scanner:
         repos = [r for r in self.config.repositories if wanted is None or r.key in wanted]
         report = ScanReport()
         listings: dict[tuple[str, object], _Listing] = {}
-        plan: list[tuple[ImageRepository, _Listing | None, str | None]] = []
+        plan: list[tuple[ImageRepository, _Listing]] = []
         for repo in repos:
             ref = ImageReference.parse(repo.spec.image)
-            if repo.spec.suspend:
-                plan.append((repo, None, None))
+            if repo.spec.suspend:  # policies use what the last scan stored
+                stored = self.store.tags(str(ref))
+                plan.append((repo, _Listing(ref, None, tags=stored.tags if stored else None, suspended=True)))
                 continue
             try:
                 options = access_options(repo, self.secrets)
             except SecretError as err:
-                plan.append((repo, _Listing(ref, None, error=str(err), error_kind="config"), None))
+                plan.append((repo, _Listing(ref, None, error=str(err), error_kind="config")))
                 continue
             # one listing per (repository, access) however many ImageRepositories name it
-            listing = listings.setdefault((str(ref), options), _Listing(ref, options))
-            plan.append((repo, listing, None))
+            plan.append((repo, listings.setdefault((str(ref), options), _Listing(ref, options))))
 
         done = 0
 
@@ -188,15 +189,9 @@ class Scanner:
 
         # Policies select from the tags each repository's exclusionList keeps, computed once per
         # (listing, exclusionList) however many ImageRepositories and ImagePolicies share them.
-        tags_by_repo: dict[str, list[str] | None] = {}
-        for repo, listing, _ in plan:
-            image = str(ImageReference.parse(repo.spec.image))
-            if listing is None:  # suspended: policies use what the last scan stored
-                stored = self.store.tags(image)
-                listing = _Listing(ImageReference.parse(repo.spec.image), None, tags=stored.tags if stored else None)
-                suspended = True
-            else:
-                suspended = False
+        tags_by_repo: dict[str, tuple[_Listing, list[str]] | None] = {}
+        for repo, listing in plan:
+            image, suspended = str(listing.ref), listing.suspended
             if listing.error is not None:
                 tags_by_repo[repo.key] = None
                 report.repositories.append(RepositoryResult(repo, image, 0, listing.error,
@@ -209,7 +204,7 @@ class Scanner:
                 report.repositories.append(RepositoryResult(repo, image, 0, f"spec.exclusionList: {err}",
                                                             error_kind="config", suspended=suspended))
                 continue
-            tags_by_repo[repo.key] = kept if listing.tags is not None else None
+            tags_by_repo[repo.key] = (listing, kept) if listing.tags is not None else None
             report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended))
 
         policies = [p for p in self.config.policies if p.repository_key in tags_by_repo]
@@ -220,14 +215,13 @@ class Scanner:
         return report
 
     async def _select(self, client: RegistryClient, policy: ImagePolicy,
-                      tags_by_repo: dict[str, list[str] | None]) -> PolicyResult:
-        from imagebot.registry import ImageReference
-
+                      tags_by_repo: dict[str, tuple[_Listing, list[str]] | None]) -> PolicyResult:
         repo = self.config.repository_for(policy)
         assert repo is not None
-        tags = tags_by_repo.get(repo.key)
-        if tags is None:
+        scanned = tags_by_repo.get(repo.key)
+        if scanned is None:
             return PolicyResult(policy, None, f"ImageRepository {repo.key} could not be scanned")
+        listing, tags = scanned
         try:
             compiled = self._policy(policy)
         except Exception as err:
@@ -236,15 +230,16 @@ class Scanner:
         if tag is None:
             return PolicyResult(policy, None,
                                 f"no tag of {len(tags)} (after the exclusionList) matches {compiled.describe()}")
-        image = str(ImageReference.parse(repo.spec.image))
+        image = str(listing.ref)
         digest: str | None = None
         mode = policy.spec.digest_reflection_policy
         if mode != "Never":
             digest = self.store.digest(image, tag) if mode == "IfNotPresent" else None
             if digest is None:
                 try:
-                    digest = await client.head_digest(ImageReference.parse(repo.spec.image), tag,
-                                                      access_options(repo, self.secrets))
+                    # a suspended repository's listing carries no access: read it for this one request
+                    options = listing.options or access_options(repo, self.secrets)
+                    digest = await client.head_digest(listing.ref, tag, options)
                 except Exception as err:
                     return PolicyResult(policy, None, f"digest of {repo.spec.image}:{tag}: {err}")
             self.store.record_digest(image, tag, digest)

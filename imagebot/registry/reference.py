@@ -9,22 +9,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from imagebot.grammar import DOMAIN, MAX_NAME_LENGTH, PATH, TAG, is_tag
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-_MAX_NAME_LENGTH = 255
+_MAX_NAME_LENGTH = MAX_NAME_LENGTH
 
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?")
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_DOMAIN = re.compile(DOMAIN)
+_PATH = re.compile(PATH)
+_TAG = TAG
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
 
 
 def is_valid_tag(tag: str) -> bool:
     """Whether `tag` is a valid OCI/docker tag (what may follow the `:` of a reference)."""
-    return _TAG.fullmatch(tag) is not None
+    return is_tag(tag)
 
 
 @dataclass(frozen=True, slots=True)

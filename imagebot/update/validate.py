@@ -9,25 +9,16 @@ from __future__ import annotations
 
 import re
 
+from imagebot.grammar import DOMAIN, MAX_NAME_LENGTH, PATH, is_tag
 from imagebot.update.changes import PolicyValue
 
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
-_NAME = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
-
-MAX_NAME_LENGTH = 255
+_NAME = re.compile(rf"(?:{DOMAIN}/)?{PATH}")
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")  # only sha256 is ever written
 
 
 def is_image_name(value: str) -> bool:
     """A repository reference without tag or digest, e.g. `ghcr.io/org/app` or `nginx`."""
     return len(value) <= MAX_NAME_LENGTH and _NAME.fullmatch(value) is not None
-
-
-def is_tag(value: str) -> bool:
-    return _TAG.fullmatch(value) is not None
 
 
 def is_digest(value: str) -> bool:

@@ -33,6 +33,11 @@ def imagebot(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
+def scan_json(config: Path, secrets: Path, state: Path) -> subprocess.CompletedProcess[str]:
+    return imagebot("scan", "-c", str(config), "--secrets-dir", str(secrets), "--state-dir", str(state),
+                    "--output", "json")
+
+
 def write_config(folder: Path, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(textwrap.dedent(text).lstrip())
@@ -88,8 +93,7 @@ def test_scan_tls_token_registry_prints_latest_tags_and_digests(
         policy_doc("multi", "multi", "{semver: {range: '3.x'}}", "  digestReflectionPolicy: IfNotPresent\n"),
     ]))
     secrets = write_secrets(tmp_path / "secrets", registry, ca_pem)
-    result = imagebot("scan", "-c", str(config), "--secrets-dir", str(secrets), "--state-dir",
-                      str(tmp_path / "state"), "--output", "json")
+    result = scan_json(config, secrets, tmp_path / "state")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     repos = {r["name"]: r for r in report["repositories"]}
@@ -122,8 +126,7 @@ def test_scan_reports_failures_per_repository_and_exits_1(
         policy_doc("down", "down", "{semver: {range: '>=1.0.0'}}"),
     ]))
     secrets = write_secrets(tmp_path / "secrets", registry, ca_pem)
-    result = imagebot("scan", "-c", str(config), "--secrets-dir", str(secrets), "--state-dir",
-                      str(tmp_path / "state"), "--output", "json")
+    result = scan_json(config, secrets, tmp_path / "state")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     repos = {r["name"]: r for r in report["repositories"]}
@@ -164,8 +167,7 @@ def test_a_missing_secret_fails_only_its_repository(
         policy_doc("app", "app", "{semver: {range: '>=1.0.0'}}"),
     ]))
     secrets = write_secrets(tmp_path / "secrets", registry, ca_pem)
-    result = imagebot("scan", "-c", str(config), "--secrets-dir", str(secrets), "--state-dir",
-                      str(tmp_path / "state"), "--output", "json")
+    result = scan_json(config, secrets, tmp_path / "state")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     repos = {r["name"]: r for r in report["repositories"]}
@@ -186,8 +188,7 @@ def test_exclusion_list_applies_before_the_policy_and_a_bad_one_is_a_config_erro
         policy_doc("newest", "no-tens", "{semver: {range: '>=1.0.0'}}"),
     ]))
     secrets = write_secrets(tmp_path / "secrets", registry, ca_pem)
-    result = imagebot("scan", "-c", str(config), "--secrets-dir", str(secrets), "--state-dir",
-                      str(tmp_path / "state"), "--output", "json")
+    result = scan_json(config, secrets, tmp_path / "state")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["repositories"][0]["tags"] == 4  # 1.10.0 and 1.10.0.sig excluded

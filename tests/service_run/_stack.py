@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,7 +231,7 @@ def hermetic_env(home: Path) -> dict[str, str]:
 
 @contextmanager
 def service_stack(tmp: Path, *, slack: bool = True, extra_config: str = "", files: dict[str, str] | None = None,
-                  git_server: HttpGitServer | None = None) -> Iterator[Service]:
+                  git_server: HttpGitServer | None = None, args: Sequence[str] = ()) -> Iterator[Service]:
     """Registry (notifying imagebot), remote, Slack receiver, config and a running, ready service.
 
     The registry holds team/app:1.0.0 and the remote's apps/app.yaml uses it, so the first cycle
@@ -269,7 +269,8 @@ def service_stack(tmp: Path, *, slack: bool = True, extra_config: str = "", file
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "imagebot", "run", "-c", str(config_dir), "--secrets-dir", str(secrets),
-                 "--state-dir", str(tmp / "state"), "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
+                 "--state-dir", str(tmp / "state"), "--listen", f"127.0.0.1:{port}", "--log-format", "json",
+                 *args],
                 cwd=ROOT, env=hermetic_env(tmp / "home"), stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from imagebot.service.ui.source import (
+    ActionRefused,
     AutomationStatus,
     Change,
     DeliveryRecord,
@@ -58,17 +59,18 @@ class FixedSource:
         return self.explanations.get(policy)
 
     # UiActions
-    def scan_now(self, repository: str) -> bool:
+    def scan_now(self, repository: str) -> None:
         if not any(r.key == repository for r in self.repos):
-            return False
+            raise ActionRefused(404, f"No ImageRepository {repository}.")
         self.scans.append(repository)
-        return True
 
-    def run_now(self, automation: str) -> bool:
-        if not any(a.key == automation for a in self.autos):
-            return False
+    def run_now(self, automation: str) -> None:
+        found = next((a for a in self.autos if a.key == automation), None)
+        if found is None:
+            raise ActionRefused(404, f"No ImageUpdateAutomation {automation}.")
+        if found.suspended:
+            raise ActionRefused(409, f"ImageUpdateAutomation {automation} is suspended.")
         self.runs.append(automation)
-        return True
 
 
 def sample(repositories: int = 3, policies: int = 3, automations: int = 2, *, failing: int = 1,

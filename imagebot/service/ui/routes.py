@@ -18,11 +18,13 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from imagebot.service.ui import views
+from imagebot.service.ui import fragments, views
 from imagebot.service.ui.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -34,7 +36,7 @@ from imagebot.service.ui.auth import (
     same_origin,
     same_token,
 )
-from imagebot.service.ui.source import StatusSource, UiActions
+from imagebot.service.ui.source import ActionRefused, StatusSource, UiActions
 
 MAX_FORM = 4096  # bytes: the largest form here holds a token and a CSRF token
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -43,6 +45,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY", "Cache-Control": "no-store",
 }
+
+# Lists of 500 rows are 300 KB of HTML and 15 KB gzipped; small answers are left as they are.
+GZIP = [Middleware(GZipMiddleware, minimum_size=1024)]
 
 Builder = Callable[..., views.Document | None]
 
@@ -68,7 +73,9 @@ class StatusPage:
         self.sessions = Sessions(settings)
         self.env = Environment(loader=PackageLoader("imagebot.service.ui"), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters["short"] = _short
+        self.env.filters["short"] = fragments.short
+        self.env.globals.update(when=fragments.when, anchor=fragments.anchor, image=fragments.image,
+                                error=fragments.error, action=fragments.action)
         self.env.filters["path"] = lambda key: quote(key, safe="/")
         self.assets = {name: (files("imagebot.service.ui") / "static" / name).read_bytes()
                        for name in ("app.css", "app.js")}
@@ -92,15 +99,16 @@ class StatusPage:
         routes: list[BaseRoute] = []
         for path, nav, template, build in pages:
             json_path = "/status/overview" if path == "/" else "/status" + path
-            routes.append(Route(path, self._html(nav, template, build, json_path), methods=["GET"]))
-            routes.append(Route(json_path, self._json(build), methods=["GET"]))
+            routes.append(Route(path, self._html(nav, template, build, json_path), methods=["GET"],
+                                middleware=GZIP))
+            routes.append(Route(json_path, self._json(build), methods=["GET"], middleware=GZIP))
         routes += [
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/repositories/{namespace}/{name}/scan", self._action("scan"), methods=["POST"]),
             Route("/automations/{namespace}/{name}/run", self._action("run"), methods=["POST"]),
-            Route("/ui/{asset}", self.asset, methods=["GET"]),
+            Route("/ui/{asset}", self.asset, methods=["GET"], middleware=GZIP),
         ]
         return routes
 
@@ -237,10 +245,13 @@ class StatusPage:
             except _Refused as refused:
                 return self._error(request, refused.status, refused.message)
             key = f"{request.path_params['namespace']}/{request.path_params['name']}"
-            done = self.actions.scan_now(key) if verb == "scan" else self.actions.run_now(key)
-            kind = "ImageRepository" if verb == "scan" else "ImageUpdateAutomation"
-            if not done:
-                return self._error(request, 404, f"No {kind} {key} in the configuration in force.")
+            try:
+                if verb == "scan":
+                    self.actions.scan_now(key)
+                else:
+                    self.actions.run_now(key)
+            except ActionRefused as refused:
+                return self._error(request, refused.status, refused.message)
             if "application/json" in request.headers.get("accept", ""):
                 return JSONResponse({"requested": verb, "key": key}, 202, headers=SECURITY_HEADERS)
             page = "/repositories" if verb == "scan" else "/automations"
@@ -278,14 +289,6 @@ def _notice(request: Request) -> str | None:
     if verb == "run" and key:
         return f"Run of ImageUpdateAutomation {key} requested."
     return None
-
-
-def _short(value: str | None, length: int = 12) -> str:
-    """A digest or commit shortened for a table cell (the full value goes in a title attribute)."""
-    if not value:
-        return ""
-    algorithm, sep, hexpart = value.partition(":")
-    return f"{algorithm}:{hexpart[:length]}" if sep else value[:length]
 
 
 def _etag(body: bytes) -> str:

@@ -165,9 +165,18 @@ class StatusSource(Protocol):
         ...
 
 
+class ActionRefused(Exception):
+    """A button's action cannot be done: `status` 404 (no such object) or 409 (e.g. suspended)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class UiActions(Protocol):
-    """What the page's buttons do; each returns False when no such object is configured."""
+    """What the page's buttons do: queue the work and return; raise ActionRefused to say why not."""
 
-    def scan_now(self, repository: str) -> bool: ...
+    def scan_now(self, repository: str) -> None: ...
 
-    def run_now(self, automation: str) -> bool: ...
+    def run_now(self, automation: str) -> None: ...

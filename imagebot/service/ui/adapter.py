@@ -1,0 +1,182 @@
+"""The status page's `StatusSource` and `UiActions` on the running service.
+
+The one module of the page that knows the service's insides (the runtime's records of scans,
+policy results and runs, the scheduler's jobs, the state database): when those move, this file
+changes and nothing else in `ui/` does. It reads; the only things it starts are the scans and
+runs the buttons ask for, through the same serial queues every other trigger uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from imagebot.service.serial import Trigger
+from imagebot.service.ui.calls import HookCalls
+from imagebot.service.ui.links import redact_url
+from imagebot.service.ui.source import (
+    ActionRefused,
+    AutomationStatus,
+    Change,
+    DeliveryRecord,
+    Explanation,
+    ImageValue,
+    PolicyStatus,
+    ReceiverStatus,
+    RepositoryStatus,
+    Verdict,
+)
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+
+    from imagebot.scan import LatestImage
+    from imagebot.service.runtime import Runtime
+
+EXPLAIN_VERDICTS = 60  # tags listed by an explanation: the ranked ones first, then the others by tag
+
+NextRuns = Callable[[], Mapping[str, float]]  # scheduler job id -> next run (epoch seconds)
+
+
+def scheduler_next_runs(scheduler: BaseScheduler) -> NextRuns:
+    """Next run times of the service's interval jobs ("scan ns/name", "automation ns/name")."""
+
+    def next_runs() -> dict[str, float]:
+        return {job.id: job.next_run_time.timestamp() for job in scheduler.get_jobs()
+                if getattr(job, "next_run_time", None) is not None}
+
+    return next_runs
+
+
+class RuntimeStatus:
+    """Implements StatusSource and UiActions on a `Runtime` (see imagebot.service.ui.source)."""
+
+    def __init__(self, runtime: Runtime, *, next_runs: NextRuns | None = None, calls: HookCalls | None = None,
+                 ready: Callable[[], bool] | None = None) -> None:
+        self._runtime = runtime
+        self._next_runs = next_runs or dict
+        self.calls = calls or HookCalls()
+        self._ready = ready
+
+    def ready(self) -> bool:
+        return self._runtime.loaded and (self._ready is None or self._ready())
+
+    def _config(self) -> Any:
+        return self._runtime.generation.config
+
+    def repositories(self) -> Sequence[RepositoryStatus]:
+        upcoming = self._next_runs()
+        out = []
+        for repo in self._config().repositories:
+            scanned = self._runtime._last_scans.get(repo.key)
+            at, result = scanned if scanned else (None, None)
+            out.append(RepositoryStatus(
+                repo.metadata.namespace, repo.metadata.name, repo.spec.image, suspended=repo.spec.suspend,
+                last_scan=at, tags=result.tags if result and not result.error else None,
+                error=result.error if result else None, next_scan=upcoming.get(f"scan {repo.key}"),
+            ))
+        return out
+
+    def policies(self) -> Sequence[PolicyStatus]:
+        store = self._runtime.store
+        out = []
+        for policy in self._config().policies:
+            result = self._runtime._latest.get(policy.key)
+            record = store.policy_result(policy.key)
+            out.append(PolicyStatus(
+                policy.metadata.namespace, policy.metadata.name, policy.repository_key,
+                latest=_image(result.latest) if result else None,
+                changed_at=record.changed_at if record and result else None,
+                error=self._runtime._policy_errors.get(policy.key),
+            ))
+        return out
+
+    def automations(self) -> Sequence[AutomationStatus]:
+        config = self._config()
+        upcoming = self._next_runs()
+        out = []
+        for automation in config.automations:
+            ran = self._runtime._last_runs.get(automation.key)
+            at, outcome = ran if ran else (None, None)
+            git = config.git_repository_for(automation)
+            push = automation.spec.git.push
+            branch = (push.branch if push and push.branch else None) or config.checkout_branch(automation)
+            out.append(AutomationStatus(
+                automation.metadata.namespace, automation.metadata.name, suspended=automation.spec.suspend,
+                repository_url=redact_url(git.spec.url) if git else None,
+                branch=outcome.branch if outcome and outcome.branch else branch,
+                forge=push.pull_request.provider if push and push.pull_request else None,
+                last_run=at, outcome=outcome.status if outcome else None,
+                commit=outcome.commit if outcome else None,
+                pull_request=outcome.pull_request_url if outcome else None,
+                error=outcome.error if outcome else None,
+                next_run=upcoming.get(f"automation {automation.key}"),
+            ))
+        return out
+
+    def receivers(self) -> Sequence[ReceiverStatus]:
+        out = []
+        for r in self._runtime.generation.receivers:
+            resources = [f"{ref.kind} {ref.namespace or r.namespace}/{ref.name}" for ref in r.resources]
+            # r.path is derived from the token by sha256, as Flux does: it reveals nothing of it.
+            out.append(ReceiverStatus(r.namespace, r.name, str(r.type), r.path, resources, self.calls.calls(r.key)))
+        return out
+
+    def deliveries(self, automation: str | None, limit: int) -> Sequence[DeliveryRecord]:
+        out = []
+        for d in self._runtime.store.deliveries(automation, limit=limit):
+            changes = [Change(str(c.get("file", "")), _text(c.get("old")), _text(c.get("new")), _text(c.get("setter")))
+                       for c in d.changes if isinstance(c, dict)]
+            out.append(DeliveryRecord(d.at, d.commit, d.branch, d.pull_request_url, redact_url(d.repository_url),
+                                      changes, automation=d.automation))
+        return out
+
+    def explain(self, policy_key: str) -> Explanation | None:
+        from imagebot.policy import PolicyError
+        from imagebot.registry import ImageReference
+
+        config = self._config()
+        policy = config.find("ImagePolicy", policy_key)
+        repo = config.repository_for(policy) if policy is not None else None
+        if policy is None or repo is None:
+            return None
+        try:
+            compiled = policy.compile(repo)
+            stored = self._runtime.store.tags(str(ImageReference.parse(repo.spec.image)))
+        except (PolicyError, ValueError):
+            return None
+        if stored is None:
+            return None
+        verdicts = compiled.explain(stored.tags)
+        counts: dict[str, int] = {}
+        for v in verdicts:
+            counts[v.outcome.value] = counts.get(v.outcome.value, 0) + 1
+        kept = [Verdict(v.tag, v.outcome.value, v.detail, v.rank) for v in verdicts[:EXPLAIN_VERDICTS]]
+        return Explanation(policy_key, compiled.describe(), len(verdicts), kept, counts, stored.scanned_at)
+
+    # --- UiActions ------------------------------------------------------------------------------
+
+    def scan_now(self, repository: str) -> None:
+        repo = self._config().find("ImageRepository", repository)
+        if repo is None:
+            raise ActionRefused(404, f"No ImageRepository {repository} in the configuration in force.")
+        if self._runtime.scans.request(repository, Trigger("ui")) is None:
+            raise ActionRefused(503, "The service is stopping.")
+
+    def run_now(self, automation: str) -> None:
+        found = self._config().find("ImageUpdateAutomation", automation)
+        if found is None:
+            raise ActionRefused(404, f"No ImageUpdateAutomation {automation} in the configuration in force.")
+        if found.spec.suspend:
+            raise ActionRefused(409, f"ImageUpdateAutomation {automation} is suspended (spec.suspend): "
+                                     "it would not run.")
+        if self._runtime.automations.request(automation, Trigger("ui")) is None:
+            raise ActionRefused(503, "The service is stopping.")
+
+
+def _image(latest: LatestImage | None) -> ImageValue | None:
+    return None if latest is None else ImageValue(latest.name, latest.tag, latest.digest)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,49 @@
+"""Browser fixtures: Playwright (pytest-playwright) driving Debian's /usr/bin/chromium, so that
+nothing is downloaded at test time; and a helper that saves each page at desktop and phone widths."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.gitremotes import http_git_server  # noqa: F401
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+ROOT = Path(__file__).resolve().parents[2]
+README_SHOTS = ROOT / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/install test installs Debian's chromium package")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
+def screenshots(browser: Any, base_url: str, pages: dict[str, str], folder: Path, *,
+                readme: tuple[str, ...] = ()) -> list[Path]:
+    """Each page of `pages` (name -> path) at desktop and phone widths, as folder/NAME-WIDTH.png.
+    With IMAGEBOT_UPDATE_SCREENSHOTS=1, the desktop shots named in `readme` also go to docs/screenshots/."""
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for width, viewport in VIEWPORTS.items():
+        context = browser.new_context(viewport=viewport, base_url=base_url)
+        page = context.new_page()
+        for name, path in pages.items():
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            shot = folder / f"{name}-{width}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            saved.append(shot)
+            if os.environ.get("IMAGEBOT_UPDATE_SCREENSHOTS") == "1" and name in readme:
+                README_SHOTS.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(shot, README_SHOTS / shot.name)
+        context.close()
+    return saved

@@ -1,6 +1,8 @@
 """An ASGI application served by uvicorn (h11) in the running event loop, with imagebot's limits.
 
 uvicorn parses HTTP and keeps connections; this module adds what it leaves to the embedder:
+- a cap on open connections applied when one is accepted (503, closed at once), where uvicorn's
+  `limit_concurrency` refuses only once a request head has arrived, holding the socket meanwhile;
 - a deadline for a request head (uvicorn arms no timer until the first response, so a client
   that never finishes its head would hold a connection slot forever: slowloris);
 - the status h11 suggests for a refused request (431 head too large, 501 unknown
@@ -71,6 +73,11 @@ class _Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._raw = transport
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+        if len(self.connections) > self._limits.max_connections:
+            # Refused at once rather than after its head (uvicorn's limit_concurrency): a flood of idle
+            # connections must not hold file descriptors the other port and git need.
+            self._refuse(503, "too many connections")
+            return
         self._arm_head_timer(self._limits.head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:

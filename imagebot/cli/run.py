@@ -34,7 +34,11 @@ def register(subparsers: Any) -> None:
     add_registry_options(parser)
     parser.add_argument("--once", action="store_true", help="run one cycle and exit")
     parser.add_argument("--listen", default="127.0.0.1:9090", metavar="HOST:PORT",
-                        help="service mode: address of /healthz, /readyz, /metrics and /hook/ (default %(default)s)")
+                        help="service mode: address of /hook/, /status, /healthz, /readyz and /metrics "
+                        "(default %(default)s)")
+    parser.add_argument("--health-listen", default=None, metavar="HOST:PORT",
+                        help="service mode: a second address serving only /healthz, /readyz and /metrics, with "
+                        "its own connection limit, so webhook traffic can never fail a probe (default: none)")
     parser.add_argument("--output", choices=("text", "json"), default="text",
                         help="with --once: what the cycle did, as text or as one JSON document")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
@@ -47,10 +51,29 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_format, args.log_level)
     if not args.once:
-        from imagebot.service.main import serve
-
         return serve(args)
     return run_once(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The service, with its options taken from the command line (the service knows no argparse)."""
+    from imagebot.service.main import Listen, serve
+    from imagebot.service.runtime import ServiceOptions
+
+    addresses = []
+    for option, text in (("--listen", args.listen), ("--health-listen", args.health_listen)):
+        try:
+            addresses.append(Listen.parse(text) if text is not None else None)
+        except ValueError as err:
+            print(f"error: {option} {err}", file=sys.stderr)
+            return 1
+    listen, health_listen = addresses
+    assert listen is not None
+    options = ServiceOptions(
+        config_path=args.config, secrets_dir=secrets_dir(args), state_dir=state_dir(args),
+        registry_concurrency=args.registry_concurrency, ca_file=args.ca_file,
+    )
+    return serve(options, listen, health_listen)
 
 
 def run_once(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagebot.cli._common import (
@@ -21,6 +22,7 @@ from imagebot.cli.scan import add_registry_options
 if TYPE_CHECKING:
     from imagebot.cycle import CycleResult
     from imagebot.notify import Dispatcher
+    from imagebot.service.ui import UiSettings
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +41,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--health-listen", default=None, metavar="HOST:PORT",
                         help="service mode: a second address serving only /healthz, /readyz and /metrics, with "
                         "its own connection limit, so webhook traffic can never fail a probe (default: none)")
+    parser.add_argument("--ui-token-file", type=Path, default=None, metavar="FILE",
+                        help="service mode: a file holding the status page's operator token (16 characters or "
+                        "more); logging in with it turns on the page's 'scan now' and 'run now' buttons "
+                        "(default: the buttons are off)")
+    parser.add_argument("--ui-token-secret", default=None, metavar="NAME",
+                        help="service mode: as --ui-token-file, from key 'token' of secret NAME in --secrets-dir")
+    parser.add_argument("--ui-auth", choices=("actions", "all"), default="actions",
+                        help="service mode: what on the status page needs a login: only the buttons (actions, "
+                        "the default), or every page and its JSON too (all; needs a token)")
     parser.add_argument("--output", choices=("text", "json"), default="text",
                         help="with --once: what the cycle did, as text or as one JSON document")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
@@ -73,7 +84,42 @@ def serve(args: argparse.Namespace) -> int:
         config_path=args.config, secrets_dir=secrets_dir(args), state_dir=state_dir(args),
         registry_concurrency=args.registry_concurrency, ca_file=args.ca_file,
     )
-    return serve(options, listen, health_listen)
+    try:
+        ui = ui_settings(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return serve(options, listen, health_listen, ui)
+
+
+def ui_settings(args: argparse.Namespace) -> UiSettings:
+    """The status page's settings from --ui-token-file / --ui-token-secret and --ui-auth; ValueError
+    says what is wrong (never with the token in it)."""
+    from imagebot.config import SecretError, SecretStore
+    from imagebot.redact import register_secrets
+    from imagebot.service.ui import PageAccess, UiSettings
+
+    if args.ui_token_file is not None and args.ui_token_secret is not None:
+        raise ValueError("--ui-token-file and --ui-token-secret both name a token: give one")
+    token = None
+    if args.ui_token_file is not None:
+        try:
+            token = args.ui_token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"--ui-token-file {args.ui_token_file}: cannot read it "
+                             f"({getattr(err, 'strerror', None) or err})") from None
+        register_secrets([token])
+        where = f"--ui-token-file {args.ui_token_file}"
+    elif args.ui_token_secret is not None:
+        try:
+            token = SecretStore(secrets_dir(args)).read_text(args.ui_token_secret, "token")
+        except (SecretError, UnicodeDecodeError) as err:
+            raise ValueError(f"--ui-token-secret: {err}") from None
+        where = f"--ui-token-secret {args.ui_token_secret}"
+    try:
+        return UiSettings(token=token, access=PageAccess(args.ui_auth))
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}" if token is not None else str(err)) from None
 
 
 def run_once(args: argparse.Namespace) -> int:

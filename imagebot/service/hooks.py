@@ -15,6 +15,7 @@ from imagebot.service.receivers import HookError, HookResult, ReceiverSettings, 
 log = logging.getLogger("imagebot.service")
 
 OnHook = Callable[[ReceiverSettings, HookResult], Awaitable[None]]
+OnCall = Callable[[str, int, str], None]  # receiver key, status, the answer's text: the status page's call log
 
 
 def text(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -36,9 +37,11 @@ class HookEndpoint:
         *,
         metrics: Metrics | None = None,
         callback_timeout: float = 5.0,
+        on_call: OnCall | None = None,
     ) -> None:
         self._on_hook = on_hook
         self._metrics = metrics
+        self._on_call = on_call
         self._callback_timeout = callback_timeout
         self._by_path: dict[str, ReceiverSettings] = {}
         self.set_receivers(receivers)
@@ -95,6 +98,8 @@ class HookEndpoint:
     def _done(self, receiver: str, response: Response) -> Response:
         if self._metrics is not None:
             self._metrics.webhook(receiver, response.status_code)
+        if self._on_call is not None and receiver != "unknown":
+            self._on_call(receiver, response.status_code, bytes(response.body).decode(errors="replace").strip())
         return response
 
 

@@ -1,6 +1,6 @@
 """`imagebot run` without `--once`: the long-running service.
 
-    load config -> HTTP (main port: /hook/ /status /healthz /readyz /metrics;
+    load config -> HTTP (main port: /hook/ /status /healthz /readyz /metrics, the status page at /;
                          health port, when given: /healthz /readyz /metrics)
     -> scheduler -> first scans and runs
     SIGHUP or changed files -> reload;  SIGTERM/SIGINT -> stop hooks, finish runs, drain, exit 0
@@ -16,8 +16,12 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imagebot.service.runtime import ConfigRejected, Runtime, ServiceOptions
+
+if TYPE_CHECKING:
+    from imagebot.service.ui import UiSettings
 
 log = logging.getLogger("imagebot.service")
 
@@ -43,15 +47,17 @@ class Listen:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None = None) -> int:
+def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None = None,
+          ui: UiSettings | None = None) -> int:
     """Run the service until SIGTERM or SIGINT; 0 after a clean stop, 1 when it cannot start.
 
     `health_listen` adds a port of its own for /healthz, /readyz and /metrics, with its own
     connection cap, so that webhook traffic (or an attack on it) can never fail a probe.
+    `ui` sets who may use the status page (default: pages open, scan/run buttons off).
     """
     # APScheduler logs every job run at INFO; our own lines say what each run did.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    code, abandoned = asyncio.run(_serve(options, listen, health_listen))
+    code, abandoned = asyncio.run(_serve(options, listen, health_listen, ui))
     if abandoned:
         # Runs still in a git subprocess after the bound: leave without joining their threads.
         # A push is atomic on the remote, and the local clone is reset before its next use.
@@ -61,7 +67,8 @@ def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None 
     return code
 
 
-async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None) -> tuple[int, bool]:
+async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None,
+                 ui: UiSettings | None) -> tuple[int, bool]:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from imagebot.service.app import health_app, service_app
@@ -70,6 +77,8 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
     from imagebot.service.metrics import Metrics
     from imagebot.service.schedule import job_specs, sync_jobs
     from imagebot.service.server import HttpServer
+    from imagebot.service.ui import UiSettings, ui_routes
+    from imagebot.service.ui.adapter import RuntimeStatus, scheduler_next_runs
     from imagebot.service.watch import ConfigWatcher
     from imagebot.store import Store
 
@@ -88,13 +97,16 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
         runtime.install(generation)
 
         scheduler = AsyncIOScheduler(event_loop=loop)
-        hooks = HookEndpoint(runtime.on_hook, generation.receivers, metrics=metrics)
-
         def ready() -> bool:
             return runtime.loaded and scheduler.running
 
+        page = RuntimeStatus(runtime, next_runs=scheduler_next_runs(scheduler), ready=ready)
+        hooks = HookEndpoint(runtime.on_hook, generation.receivers, metrics=metrics, on_call=page.calls.record)
+
         limits = Limits()
-        servers = [HttpServer(listen.host, listen.port, service_app(runtime, hooks, ready, limits=limits),
+        status_page = ui_routes(page, page, ui or UiSettings())
+        servers = [HttpServer(listen.host, listen.port,
+                              service_app(runtime, hooks, ready, limits=limits, extra_routes=status_page),
                               limits=limits, name="main")]
         if health_listen is not None:
             servers.append(HttpServer(health_listen.host, health_listen.port,

@@ -207,7 +207,7 @@ class Runtime:
         record_registry_stats(self.metrics, stats)
         for result in report.repositories:
             key = result.repository.key
-            self.board.scanned(result)
+            self.board.scanned(result, seconds=seconds)
             fields = {"repository": key, "image": result.image, "trigger": trigger.reason}
             if result.error:
                 self.metrics.scan_finished(key, ok=False, seconds=seconds)
@@ -229,8 +229,10 @@ class Runtime:
                 continue
             if result.latest is None:
                 continue
+            before = self._latest.get(result.policy.key)
             self._latest[result.policy.key] = result
             if result.changed:
+                self.board.policy_changed(result.policy.key, before.latest if before else None)
                 self.metrics.policy_changed(result.policy.key)
                 changed.append(result.policy)
                 log.info("latest image is now %s:%s", result.latest.name, result.latest.tag,

@@ -18,19 +18,28 @@ from imagebot.service.receivers import ReceiverSettings
 
 if TYPE_CHECKING:
     from imagebot.cycle import AutomationOutcome
-    from imagebot.scan import PolicyResult, RepositoryResult
+    from imagebot.scan import LatestImage, PolicyResult, RepositoryResult
 
 
 @dataclass
 class StatusBoard:
-    """Last scan of each ImageRepository, error of each ImagePolicy, last run of each automation."""
+    """Last scan of each ImageRepository (and how long it took), error of each ImagePolicy and its
+    latest image before the last change, last run of each automation."""
 
     scans: dict[str, tuple[float, RepositoryResult]] = field(default_factory=dict)
+    scan_seconds: dict[str, float] = field(default_factory=dict)
     policy_errors: dict[str, str] = field(default_factory=dict)
+    previous: dict[str, LatestImage] = field(default_factory=dict)  # known once a change is seen running
     runs: dict[str, tuple[float, AutomationOutcome]] = field(default_factory=dict)
 
-    def scanned(self, result: RepositoryResult, at: float | None = None) -> None:
+    def scanned(self, result: RepositoryResult, at: float | None = None, seconds: float | None = None) -> None:
         self.scans[result.repository.key] = (time.time() if at is None else at, result)
+        if seconds is not None:
+            self.scan_seconds[result.repository.key] = seconds
+
+    def policy_changed(self, key: str, before: LatestImage | None) -> None:
+        if before is not None:
+            self.previous[key] = before
 
     def policy_evaluated(self, key: str, error: str | None) -> None:
         if error:

@@ -1,7 +1,7 @@
 """The status page's `StatusSource` and `UiActions` on the running service.
 
-The one module of the page that knows the service's insides (the runtime's records of scans,
-policy results and runs, the scheduler's jobs, the state database): when those move, this file
+The one module of the page that knows the service's insides (the runtime's status board and last
+good policy results, the scheduler's jobs, the state database): when those move, this file
 changes and nothing else in `ui/` does. It reads; the only things it starts are the scans and
 runs the buttons ask for, through the same serial queues every other trigger uses.
 """
@@ -68,17 +68,19 @@ class RuntimeStatus:
         upcoming = self._next_runs()
         out = []
         for repo in self._config().repositories:
-            scanned = self._runtime._last_scans.get(repo.key)
+            scanned = self._runtime.board.scans.get(repo.key)
             at, result = scanned if scanned else (None, None)
             out.append(RepositoryStatus(
                 repo.metadata.namespace, repo.metadata.name, repo.spec.image, suspended=repo.spec.suspend,
-                last_scan=at, tags=result.tags if result and not result.error else None,
+                last_scan=at, duration=self._runtime.board.scan_seconds.get(repo.key),
+                tags=result.tags if result and not result.error else None,
                 error=result.error if result else None, next_scan=upcoming.get(f"scan {repo.key}"),
             ))
         return out
 
     def policies(self) -> Sequence[PolicyStatus]:
         store = self._runtime.store
+        board = self._runtime.board
         out = []
         for policy in self._config().policies:
             result = self._runtime._latest.get(policy.key)
@@ -87,7 +89,8 @@ class RuntimeStatus:
                 policy.metadata.namespace, policy.metadata.name, policy.repository_key,
                 latest=_image(result.latest) if result else None,
                 changed_at=record.changed_at if record and result else None,
-                error=self._runtime._policy_errors.get(policy.key),
+                previous=_image(board.previous.get(policy.key)),
+                error=board.policy_errors.get(policy.key),
             ))
         return out
 
@@ -96,7 +99,7 @@ class RuntimeStatus:
         upcoming = self._next_runs()
         out = []
         for automation in config.automations:
-            ran = self._runtime._last_runs.get(automation.key)
+            ran = self._runtime.board.runs.get(automation.key)
             at, outcome = ran if ran else (None, None)
             git = config.git_repository_for(automation)
             push = automation.spec.git.push
@@ -160,6 +163,9 @@ class RuntimeStatus:
         repo = self._config().find("ImageRepository", repository)
         if repo is None:
             raise ActionRefused(404, f"No ImageRepository {repository} in the configuration in force.")
+        if repo.spec.suspend:
+            raise ActionRefused(409, f"ImageRepository {repository} is suspended (spec.suspend): a scan would "
+                                     "not ask the registry.")
         if self._runtime.scans.request(repository, Trigger("ui")) is None:
             raise ActionRefused(503, "The service is stopping.")
 

@@ -207,10 +207,13 @@ def build_app(routes: Sequence[BaseRoute], limits: Limits, **starlette: Any) -> 
 
 
 def service_app(runtime: Runtime, hooks: HookEndpoint, ready: Callable[[], bool], *,
-                extra_routes: Sequence[BaseRoute] = (), limits: Limits | None = None, **starlette: Any) -> Starlette:
+                extra_routes: Sequence[BaseRoute] = (), limits: Limits | None = None, serve_status: bool = True,
+                **starlette: Any) -> Starlette:
     """The main port's application for a running service: webhooks, /status, the health routes,
-    then `extra_routes` (a status page, for one)."""
-    routes = service_routes(hooks=hooks, metrics=runtime.metrics, ready=ready, status=runtime.status)
+    then `extra_routes` (a status page, for one). With `serve_status=False`, /status is left to
+    `extra_routes` (the status page serves it, behind its login when asked to)."""
+    routes = service_routes(hooks=hooks, metrics=runtime.metrics, ready=ready,
+                            status=runtime.status if serve_status else None)
     return build_app([*routes, *extra_routes], limits or Limits(), **starlette)
 
 

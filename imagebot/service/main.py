@@ -104,9 +104,10 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
         hooks = HookEndpoint(runtime.on_hook, generation.receivers, metrics=metrics, on_call=page.calls.record)
 
         limits = Limits()
-        status_page = ui_routes(page, page, ui or UiSettings())
+        status_page = ui_routes(page, page, ui or UiSettings(), status=runtime.status)
         servers = [HttpServer(listen.host, listen.port,
-                              service_app(runtime, hooks, ready, limits=limits, extra_routes=status_page),
+                              service_app(runtime, hooks, ready, limits=limits, extra_routes=status_page,
+                                          serve_status=False),
                               limits=limits, name="main")]
         if health_listen is not None:
             servers.append(HttpServer(health_listen.host, health_listen.port,

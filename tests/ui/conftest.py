@@ -27,22 +27,27 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
 
 
-def screenshots(browser: Any, base_url: str, pages: dict[str, str], folder: Path, *,
+def screenshots(browser: Any, base_url: str, pages: dict[str, str | tuple[str, str]], folder: Path, *,
                 readme: tuple[str, ...] = ()) -> list[Path]:
-    """Each page of `pages` (name -> path) at desktop and phone widths, as folder/NAME-WIDTH.png.
-    With IMAGEBOT_UPDATE_SCREENSHOTS=1, the desktop shots named in `readme` also go to docs/screenshots/."""
+    """Each page of `pages` (name -> path, or (path, selector to click first)) at desktop and phone
+    widths, as folder/NAME-WIDTH.png.
+    With IMAGEBOT_UPDATE_SCREENSHOTS=1, the shots named in `readme` (NAME-WIDTH) also go to docs/screenshots/."""
     folder.mkdir(parents=True, exist_ok=True)
     saved = []
     for width, viewport in VIEWPORTS.items():
         context = browser.new_context(viewport=viewport, base_url=base_url)
         page = context.new_page()
-        for name, path in pages.items():
-            page.goto(path)
-            page.wait_for_load_state("networkidle")
+        for name, target in pages.items():
+            path, click = (target, None) if isinstance(target, str) else target
+            page.goto(path, wait_until="load")
+            if click:
+                page.locator(click).first.click()
+            # not "networkidle": a live page polls its JSON for as long as it is open
+            page.wait_for_timeout(300)
             shot = folder / f"{name}-{width}.png"
             page.screenshot(path=str(shot), full_page=True)
             saved.append(shot)
-            if os.environ.get("IMAGEBOT_UPDATE_SCREENSHOTS") == "1" and name in readme:
+            if os.environ.get("IMAGEBOT_UPDATE_SCREENSHOTS") == "1" and shot.stem in readme:
                 README_SHOTS.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(shot, README_SHOTS / shot.name)
         context.close()

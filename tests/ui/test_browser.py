@@ -12,7 +12,16 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.service_run._stack import NAMESPACE, REPOSITORY, deployment, policy_doc, service_stack
+from imagebot.service.receivers import hook_path
+from tests.service_run._stack import (
+    NAMESPACE,
+    RECEIVER,
+    REPOSITORY,
+    TOKEN,
+    deployment,
+    policy_doc,
+    service_stack,
+)
 from tests.ui._servers import HtmlErrorRegistry, TcpRelay
 from tests.ui.conftest import screenshots
 
@@ -56,6 +65,8 @@ def test_the_page_shows_a_new_tag_after_a_push(tmp_path: Path, browser: Any) -> 
         expect(row).to_contain_text("1.0.0", timeout=WAIT_MS)
         page.evaluate("window.__notReloaded = true")
         before = svc.remote.head()
+        for other in ("latest", "1.1.0-rc.1", "0.9.0"):  # tags the policies pass over, and say why
+            svc.registry.push_image(REPOSITORY, other)
 
         pushed = svc.registry.push_image(REPOSITORY, "1.1.0", created=datetime(2025, 5, 6, tzinfo=UTC))
 
@@ -76,20 +87,29 @@ def test_the_page_shows_a_new_tag_after_a_push(tmp_path: Path, browser: Any) -> 
         expect(page.locator(".cards")).to_contain_text("1 automations")
         assert page.locator(".banner").count() == 0
 
+        assert svc.http.get(hook_path(TOKEN, RECEIVER, NAMESPACE)).status_code == 405  # webhooks are POSTs
         page.goto("/receivers")
         expect(page.locator("code.path")).to_contain_text("/hook/")
         expect(page.locator(".receiver")).to_contain_text("200 accepted")
+        expect(page.locator(".receiver")).to_contain_text("200 ignored")  # distribution's pull events
+        expect(page.locator(".receiver tr.failing")).to_contain_text("405 refused")
+        expect(page.locator(".receiver tr.failing")).to_contain_text("webhooks are POST")
 
         page.goto("/policies")
         page.locator(f"#ImagePolicy-{NAMESPACE}-app summary").click()
-        expect(page.locator(f"#ImagePolicy-{NAMESPACE}-app pre.explain")).to_contain_text("ranked #2")
+        explain = page.locator(f"#ImagePolicy-{NAMESPACE}-app pre.explain")
+        expect(explain).to_contain_text("ranked #2")
+        expect(explain).to_contain_text("latest")  # not a version
+        expect(explain).to_contain_text("1.1.0-rc.1")  # a prerelease
 
         shots = screenshots(browser, base, {
-            "overview": "/", "repositories": "/repositories", "policies": "/policies",
+            "overview": "/", "repositories": "/repositories",
+            "policies": ("/policies", f"#ImagePolicy-{NAMESPACE}-app summary"),
             "policy": f"/policies/{NAMESPACE}/app", "automations": "/automations",
             "automation": f"/automations/{NAMESPACE}/fleet", "receivers": "/receivers", "login": "/login",
         }, tmp_path / "screenshots",
-            readme=("overview", "repositories", "policies", "automations", "receivers"))
+            readme=("overview-desktop", "repositories-desktop", "policies-desktop", "automations-desktop",
+                    "receivers-desktop", "policies-phone"))
         assert len(shots) == 16 and all(s.stat().st_size > 5000 for s in shots)
 
 
@@ -105,7 +125,8 @@ def test_the_failure_banner_appears_when_a_registry_is_unreachable_and_clears_wh
         expect(banner).to_contain_text(f"ImageRepository {NAMESPACE}/mirror", timeout=WAIT_MS)
         expect(banner).to_contain_text(re.compile(r"cannot connect to|no answer from"))  # refused, retried
         shots = screenshots(browser, base, {"overview-failing": "/", "repositories-failing": "/repositories"},
-                            tmp_path / "screenshots", readme=("overview-failing",))
+                            tmp_path / "screenshots",
+                            readme=("overview-failing-desktop", "overview-failing-phone"))
         assert len(shots) == 4
 
         relay.target_port = int(svc.registry.host.rsplit(":", 1)[1])

@@ -255,3 +255,18 @@ def test_assets_are_served_and_cacheable() -> None:
     assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
     assert "text/javascript" in c.get(js.group(1)).headers["content-type"]
     assert c.get("/ui/../../etc/passwd").status_code == 404
+
+
+def test_status_served_here_follows_the_login_rule() -> None:
+    def status() -> dict[str, object]:
+        return {"repositories": [], "policies": []}
+
+    source = sample()
+    open_app = Starlette(routes=ui_routes(source, source, UiSettings(token=TOKEN), status=status))
+    assert TestClient(open_app).get("/status").json() == {"repositories": [], "policies": []}
+    closed = Starlette(routes=ui_routes(source, source, UiSettings(token=TOKEN, access=PageAccess.ALL),
+                                        status=status))
+    c = TestClient(closed, base_url=BASE, follow_redirects=False)
+    assert c.get("/status").status_code == 401
+    log_in(c)
+    assert c.get("/status").json()["policies"] == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -59,15 +59,19 @@ class _Refused(Exception):
         self.message = message
 
 
-def ui_routes(source: StatusSource, actions: UiActions | None, settings: UiSettings) -> list[BaseRoute]:
+def ui_routes(source: StatusSource, actions: UiActions | None, settings: UiSettings, *,
+              status: Callable[[], Mapping[str, object]] | None = None) -> list[BaseRoute]:
     """The status page's routes, reading `source`; `actions` None (or no token in `settings`) turns
-    the buttons off."""
-    return StatusPage(source, actions, settings).routes()
+    the buttons off. With `status` (the service's /status document), /status is served here too,
+    behind the login when `settings` puts the pages there."""
+    return StatusPage(source, actions, settings, status).routes()
 
 
 class StatusPage:
-    def __init__(self, source: StatusSource, actions: UiActions | None, settings: UiSettings) -> None:
+    def __init__(self, source: StatusSource, actions: UiActions | None, settings: UiSettings,
+                 status: Callable[[], Mapping[str, object]] | None = None) -> None:
         self.source = source
+        self.status = status
         self.actions = actions
         self.settings = settings
         self.sessions = Sessions(settings)
@@ -102,6 +106,9 @@ class StatusPage:
             routes.append(Route(path, self._html(nav, template, build, json_path), methods=["GET"],
                                 middleware=GZIP))
             routes.append(Route(json_path, self._json(build), methods=["GET"], middleware=GZIP))
+        if self.status is not None:
+            status = self.status
+            routes.append(Route("/status", self._json(lambda _: dict(status())), methods=["GET"], middleware=GZIP))
         routes += [
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),

@@ -81,9 +81,17 @@ def delivery_doc(d: DeliveryRecord, forge: str | None = None) -> Document:
 
 
 def receiver_doc(r: ReceiverStatus) -> Document:
-    calls = [{"at": iso(c.at), "status": c.status, "accepted": c.accepted, "reason": c.reason} for c in r.calls]
+    calls = [{"at": iso(c.at), "status": c.status, "accepted": c.accepted, "answer": _answer(c.accepted, c.reason),
+              "reason": c.reason} for c in r.calls]
     return {"namespace": r.namespace, "name": r.name, "key": r.key, "type": r.type, "path": r.path,
             "resources": list(r.resources), "calls": calls}
+
+
+def _answer(accepted: bool, reason: str) -> str:
+    """accepted (work triggered), ignored (a valid call for an event the Receiver does not take), refused."""
+    if not accepted:
+        return "refused"
+    return "ignored" if reason.startswith("ignored") else "accepted"
 
 
 def explanation_doc(e: Explanation) -> Document:

@@ -10,6 +10,7 @@
   function ago(date) {
     var s = Math.round((Date.now() - date.getTime()) / 1000);
     var future = s < 0; s = Math.abs(s);
+    if (s < 3) return "now";
     var text = s < 60 ? s + " s" : s < 3600 ? Math.round(s / 60) + " min" : s < 86400 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " d";
     return future ? "in " + text : text + " ago";
   }

@@ -1,43 +1,17 @@
-"""The status page's routes on Starlette's TestClient with data in memory: pages, JSON, login, CSRF."""
+"""The status page's routes on Starlette's TestClient with data in memory: pages, JSON, login, actions.
+(The attacks on them are in tests/adversarial/test_status_page.py.)"""
 
 from __future__ import annotations
 
 import re
-import warnings
 
 import pytest
 from starlette.applications import Starlette
 
-with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2; httpx is the project's client
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
-
 from imagebot.service.ui import PageAccess, UiSettings, ui_routes
-from imagebot.service.ui.auth import LOGIN_COOKIE, SESSION_COOKIE
-from imagebot.service.ui.source import RepositoryStatus
-from tests.ui._data import FixedSource, sample
-
-TOKEN = "operator-token-0123456789"
-BASE = "http://testserver"
-
-
-def client(source: FixedSource, settings: UiSettings | None = None, actions: bool = True) -> TestClient:
-    app = Starlette(routes=ui_routes(source, source if actions else None, settings or UiSettings(token=TOKEN)))
-    return TestClient(app, base_url=BASE, follow_redirects=False)
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
-
-
-def log_in(c: TestClient) -> str:
-    """Log in through the form; the session's CSRF token, read off a page."""
-    form = c.get("/login")
-    response = c.post("/login", data={"csrf": csrf_of(form.text), "token": TOKEN, "next": "/automations"})
-    assert response.status_code == 303 and response.headers["location"] == "/automations"
-    return csrf_of(c.get("/automations").text)
+from imagebot.service.ui.auth import SESSION_COOKIE
+from tests.ui._client import BASE, TOKEN, TestClient, client, csrf_of, log_in
+from tests.ui._data import sample
 
 
 @pytest.mark.parametrize("path", ["/", "/repositories", "/policies", "/policies/apps/policy-001", "/automations",
@@ -106,23 +80,6 @@ def test_policy_page_explains_why_the_runner_up_lost() -> None:
     assert c.get("/status/policies/apps/nope").status_code == 404
 
 
-def test_user_data_is_escaped_everywhere() -> None:
-    source = sample(failing=0)
-    evil = '<script>alert(1)</script><img src=x onerror=alert(2)>'
-    source.repos.append(RepositoryStatus("apps", "evil", "registry.example.com/x", error=f"registry said: {evil}"))
-    html = client(source).get("/repositories").text
-    assert "<script>alert(1)" not in html and "<img src=x" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-
-
-def test_a_pull_request_url_that_is_not_http_is_not_a_link() -> None:
-    source = sample(failing=0)
-    source.autos[0] = type(source.autos[0])("apps", "fleet-00", pull_request="javascript:alert(1)")
-    html = client(source).get("/automations").text
-    assert 'href="javascript:' not in html
-    assert client(source).get("/status/automations").json()["automations"][0]["pullRequestUrl"] is None
-
-
 def test_not_ready_is_503() -> None:
     source = sample()
     source.loaded = False
@@ -169,53 +126,6 @@ def test_session_cookie_is_httponly_and_samesite_strict() -> None:
     assert cookie.startswith(f"{SESSION_COOKIE}=")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict") and "Path=/" in cookie
     assert TOKEN not in cookie
-
-
-def test_post_without_the_csrf_token_is_refused_even_when_logged_in() -> None:
-    source = sample()
-    c = client(source)
-    csrf = log_in(c)
-    assert c.post("/automations/apps/fleet-01/run", data={"next": "/"}).status_code == 403
-    assert c.post("/automations/apps/fleet-01/run", data={"csrf": csrf[:-1] + "x"}).status_code == 403
-    cross = c.post("/automations/apps/fleet-01/run", data={"csrf": csrf}, headers={"Origin": "https://evil.example"})
-    assert cross.status_code == 403 and "another site" in cross.text
-    json_body = c.post("/automations/apps/fleet-01/run", json={"csrf": csrf})
-    assert json_body.status_code == 415
-    assert source.runs == []
-    assert c.post("/automations/apps/fleet-01/run", data={"csrf": csrf}, headers={"Origin": BASE}).status_code == 303
-
-
-def test_login_form_needs_its_own_csrf_token_and_the_right_token() -> None:
-    c = client(sample())
-    c.get("/login")
-    assert c.post("/login", data={"csrf": "forged", "token": TOKEN}).status_code == 403
-    pre = c.cookies[LOGIN_COOKIE]
-    wrong = c.post("/login", data={"csrf": pre, "token": "not-the-token-at-all"})
-    assert wrong.status_code == 401 and "not the token" in wrong.text
-    assert SESSION_COOKIE not in c.cookies
-
-
-def test_login_attempts_are_limited() -> None:
-    c = client(sample())
-    c.get("/login")
-    pre = c.cookies[LOGIN_COOKIE]
-    codes = [c.post("/login", data={"csrf": pre, "token": f"guess-{i:016}"}).status_code for i in range(12)]
-    assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
-    assert c.post("/login", data={"csrf": pre, "token": TOKEN}).status_code == 429
-
-
-def test_login_does_not_redirect_off_site() -> None:
-    c = client(sample())
-    form = c.get("/login?next=//evil.example/x")
-    response = c.post("/login", data={"csrf": csrf_of(form.text), "token": TOKEN, "next": "//evil.example/x"})
-    assert response.headers["location"] == "/"
-
-
-def test_oversized_form_is_refused() -> None:
-    c = client(sample())
-    c.get("/login")
-    response = c.post("/login", data={"csrf": c.cookies[LOGIN_COOKIE], "token": "x" * 10_000})
-    assert response.status_code == 413
 
 
 def test_logout_ends_the_session() -> None:

@@ -71,10 +71,104 @@ def synthetic_server() -> Iterator[str]:
 
 @contextmanager
 def service_server(tmp: Path) -> Iterator[str]:
-    from bench._statuspage_fleet import fleet_service
+    """`imagebot run` over 50 namespaces, each with 10 ImageRepositories (one of the first five
+    namespaces' repositories on a registry that is down), 10 ImagePolicies, a GitRepository and an
+    automation whose manifests are a tag behind: when this yields, every automation has committed."""
+    import subprocess
 
-    with fleet_service(tmp, REPOSITORIES, POLICIES, AUTOMATIONS) as url:
-        yield url
+    from tests.service_run._stack import free_port, hermetic_env
+    from tests.support.gitremotes import make_bare_repo
+    from tests.support.registry import copy_repository, start_registry
+
+    per = REPOSITORIES // AUTOMATIONS
+    down = f"127.0.0.1:{free_port()}"  # nothing listens there
+    with start_registry(tmp / "registry") as registry:
+        registry.push_image("fleet/app-0000", "1.0.0")
+        registry.seed_tags("fleet/app-0000", [f"1.0.{n}" for n in range(1, 20)] + ["latest", "1.1.0-rc.1"])
+        for i in range(1, REPOSITORIES):
+            copy_repository(registry.storage_root, "fleet/app-0000", f"fleet/app-{i:04}")
+        config = tmp / "config"
+        config.mkdir()
+        for a in range(AUTOMATIONS):
+            ns = f"team-{a:02}"
+            docs, manifests = [], {}
+            for r in range(per):
+                i = a * per + r
+                host = down if (a < 5 and r == 0) else registry.host
+                docs.append(f"""apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {{name: app-{i:04}, namespace: {ns}}}
+spec: {{image: {host}/fleet/app-{i:04}, interval: 1h, insecure: true}}
+""")
+                docs.append(f"""apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {{name: app-{i:04}, namespace: {ns}}}
+spec:
+  imageRepositoryRef: {{name: app-{i:04}}}
+  policy: {{semver: {{range: ">=1.0.0"}}}}
+""")
+                manifests[f"apps/app-{i:04}.yaml"] = (
+                    f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{i:04}}}\nspec:\n"
+                    f"  template:\n    spec:\n      containers:\n        - name: app\n"
+                    f"          image: {host}/fleet/app-{i:04}:1.0.0 # {{\"$imagepolicy\": \"{ns}:app-{i:04}\"}}\n")
+            remote = make_bare_repo(tmp / "remotes" / f"{ns}.git", manifests)
+            docs.append(f"""apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: fleet, namespace: {ns}}}
+spec: {{url: "{remote.url}", ref: {{branch: main}}, interval: 1h}}
+""")
+            docs.append(f"""apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata: {{name: fleet, namespace: {ns}}}
+spec:
+  interval: 1h
+  sourceRef: {{kind: GitRepository, name: fleet}}
+  git:
+    commit: {{author: {{name: imagebot, email: imagebot@example.com}}}}
+    push: {{branch: main}}
+  update: {{path: ./apps, strategy: Setters}}
+""")
+            (config / f"{ns}.yaml").write_text("---\n".join(docs))
+        port = free_port()
+        log_path = tmp / "imagebot.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "imagebot", "run", "-c", str(config), "--state-dir", str(tmp / "state"),
+                 "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
+                cwd=PROJECT, env=hermetic_env(tmp / "home"), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 600
+            with httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
+                while True:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"imagebot exited:\n{log_path.read_text()[-3000:]}")
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"automations not all run in time:\n{log_path.read_text()[-3000:]}")
+                    try:
+                        repos = client.get("/status/repositories").json().get("repositories", [])
+                        runs = client.get("/status/automations").json().get("automations", [])
+                        if repos and runs and all(r["lastScan"] for r in repos) and all(a["lastRun"] for a in runs):
+                            break
+                    except (httpx.TransportError, ValueError):
+                        pass
+                    time.sleep(1)
+                # then until the work the startup scans triggered is done: the overview stops changing
+                quiet, etag = time.monotonic(), None
+                while time.monotonic() - quiet < 10 and time.monotonic() < deadline:
+                    now = client.get("/status/overview").headers.get("etag")
+                    if now != etag:
+                        quiet, etag = time.monotonic(), now
+                    time.sleep(1)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def server_times(url: str, path: str, runs: int) -> tuple[list[float], bytes]:

@@ -30,7 +30,7 @@ from imagebot.service.ui.source import (
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
 
-    from imagebot.scan import LatestImage
+    from imagebot.scan import LatestImage, PolicyResult
     from imagebot.service.runtime import Runtime
 
 EXPLAIN_VERDICTS = 60  # tags listed by an explanation: the ranked ones first, then the others by tag
@@ -57,6 +57,7 @@ class RuntimeStatus:
         self._next_runs = next_runs or dict
         self.calls = calls or HookCalls()
         self._ready = ready
+        self._changed: dict[str, tuple[PolicyResult, float | None]] = {}  # policy -> (result, changed_at)
 
     def ready(self) -> bool:
         return self._runtime.loaded and (self._ready is None or self._ready())
@@ -79,20 +80,34 @@ class RuntimeStatus:
         return out
 
     def policies(self) -> Sequence[PolicyStatus]:
-        store = self._runtime.store
         board = self._runtime.board
         out = []
         for policy in self._config().policies:
             result = self._runtime._latest.get(policy.key)
-            record = store.policy_result(policy.key)
             out.append(PolicyStatus(
                 policy.metadata.namespace, policy.metadata.name, policy.repository_key,
                 latest=_image(result.latest) if result else None,
-                changed_at=record.changed_at if record and result else None,
+                changed_at=self._changed_at(policy.key, result),
                 previous=_image(board.previous.get(policy.key)),
                 error=board.policy_errors.get(policy.key),
             ))
+        if len(self._changed) > len(out):  # policies removed by a reload
+            keep = {p.key for p in out}
+            self._changed = {k: v for k, v in self._changed.items() if k in keep}
         return out
+
+    def _changed_at(self, key: str, result: PolicyResult | None) -> float | None:
+        """When the policy's latest image last changed, from the state database; read again only once
+        a scan has produced a new result (a page of 500 policies is not 500 queries each time)."""
+        if result is None:
+            return None
+        cached = self._changed.get(key)
+        if cached is not None and cached[0] is result:
+            return cached[1]
+        record = self._runtime.store.policy_result(key)
+        at = record.changed_at if record else None
+        self._changed[key] = (result, at)
+        return at
 
     def automations(self) -> Sequence[AutomationStatus]:
         config = self._config()

@@ -75,7 +75,8 @@ class StatusPage:
         self.actions = actions
         self.settings = settings
         self.sessions = Sessions(settings)
-        self.env = Environment(loader=PackageLoader("imagebot.service.ui"), autoescape=True,
+        # auto_reload off: the templates are package files, not to be stat()ed on every request
+        self.env = Environment(loader=PackageLoader("imagebot.service.ui"), autoescape=True, auto_reload=False,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["short"] = fragments.short
         self.env.globals.update(when=fragments.when, anchor=fragments.anchor, image=fragments.image,

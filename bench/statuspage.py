@@ -240,7 +240,8 @@ def main() -> int:
     lines = [
         f"imagebot status page: {REPOSITORIES} repositories, {POLICIES} policies, {AUTOMATIONS} automations",
         f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"load average at the end {os.getloadavg()[0]:.1f} (the machine is shared: read the times with it)",
         f"command: .venv/bin/python bench/statuspage.py --source {args.source} --runs {args.runs}",
         "source: " + ("`imagebot run` on a real registry and 50 bare git remotes (startup scans and runs "
                       f"done, {setup:.0f} s to set up)" if args.source == "service"

@@ -15,9 +15,14 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imagebot.service.runtime import ConfigRejected, Runtime, ServiceOptions
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
 
 log = logging.getLogger("imagebot.service")
 
@@ -43,15 +48,20 @@ class Listen:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None = None) -> int:
+ExtraRoutes = Callable[[Runtime], Sequence["BaseRoute"]]
+
+
+def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None = None,
+          extra_routes: ExtraRoutes | None = None) -> int:
     """Run the service until SIGTERM or SIGINT; 0 after a clean stop, 1 when it cannot start.
 
     `health_listen` adds a port of its own for /healthz, /readyz and /metrics, with its own
     connection cap, so that webhook traffic (or an attack on it) can never fail a probe.
+    `extra_routes(runtime)` gives more routes for the main port (a status page, for one).
     """
     # APScheduler logs every job run at INFO; our own lines say what each run did.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    code, abandoned = asyncio.run(_serve(options, listen, health_listen))
+    code, abandoned = asyncio.run(_serve(options, listen, health_listen, extra_routes))
     if abandoned:
         # Runs still in a git subprocess after the bound: leave without joining their threads.
         # A push is atomic on the remote, and the local clone is reset before its next use.
@@ -61,7 +71,8 @@ def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None 
     return code
 
 
-async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None) -> tuple[int, bool]:
+async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None,
+                 extra_routes: ExtraRoutes | None) -> tuple[int, bool]:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from imagebot.service.app import health_app, service_app
@@ -94,8 +105,9 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
             return runtime.loaded and scheduler.running
 
         limits = Limits()
-        servers = [HttpServer(listen.host, listen.port, service_app(runtime, hooks, ready, limits=limits),
-                              limits=limits, name="main")]
+        app = service_app(runtime, hooks, ready, limits=limits,
+                          extra_routes=extra_routes(runtime) if extra_routes else ())
+        servers = [HttpServer(listen.host, listen.port, app, limits=limits, name="main")]
         if health_listen is not None:
             servers.append(HttpServer(health_listen.host, health_listen.port,
                                       health_app(metrics, ready, limits=HEALTH_LIMITS),

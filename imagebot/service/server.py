@@ -252,7 +252,9 @@ class HttpServer:
             return _Protocol(*args, limits=lim, **kwargs)
 
         config = uvicorn.Config(
-            self.app, http=protocol, lifespan="off", log_config=None, access_log=False, server_header=False,
+            # h11 only (our protocol is uvicorn's h11 one), no WebSocket upgrades, no lifespan events.
+            self.app, http=protocol, ws="none", lifespan="off", log_config=None, access_log=False,
+            server_header=False,
             # uvicorn answers 503 once this many connections are open, counting the asking one.
             limit_concurrency=lim.max_connections + 1, timeout_keep_alive=lim.keepalive_timeout,  # type: ignore[arg-type]
             h11_max_incomplete_event_size=lim.max_head, timeout_graceful_shutdown=None,

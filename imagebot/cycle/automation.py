@@ -20,6 +20,7 @@ from imagebot.cycle.sources import (
     policy_values,
     signing,
 )
+from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
     from imagebot.notify import Dispatcher
@@ -70,14 +71,12 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
                 push_branch=push.branch if push else None, refspec=push.refspec if push else None,
                 push_options=options,
             )
-    except AutomationError as err:
+    except (AutomationError, GitError) as err:  # GitError: PushRejected is of kind "push"
         return failed(outcome, err.kind, str(err))
     except MessageTemplateError as err:
-        return failed(outcome, "config", str(err))
-    except GitError as err:
-        return failed(outcome, "git", str(err))
+        return failed(outcome, FailureKind.CONFIG, str(err))
     except (OSError, ValueError, LookupError) as err:  # secrets, unreadable files, bad values
-        return failed(outcome, "config", str(err))
+        return failed(outcome, FailureKind.CONFIG, str(err))
     if delivered is None:
         return outcome
     outcome.commit = delivered.commit
@@ -105,7 +104,7 @@ async def run_automations(
                 outcome = await run_automation(config, automation, report, secrets, store, state_dir)
             except Exception as err:  # a bug must cost one automation, not the cycle
                 log.exception("automation failed unexpectedly", extra={"automation": automation.key})
-                outcome = failed(AutomationOutcome(automation, "failed"), "internal",
+                outcome = failed(AutomationOutcome(automation, "failed"), FailureKind.INTERNAL,
                                  f"unexpected {type(err).__name__}: {err}")
         _log(outcome)
         if dispatcher is not None and (event := outcome_event(outcome)) is not None:

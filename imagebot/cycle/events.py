@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from imagebot.cycle.outcome import AutomationOutcome
+from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
     from imagebot.notify import Event
@@ -33,9 +34,12 @@ def outcome_event(outcome: AutomationOutcome) -> Event | None:
                  labels=automation.metadata.labels)
 
 
-def _failure_reason(kind: str | None) -> str:
-    return {"git": "GitOperationFailed", "forge": "PullRequestFailed", "config": "InvalidConfig"}.get(
-        kind or "", "ReconciliationFailed")
+_REASONS = {FailureKind.GIT: "GitOperationFailed", FailureKind.PUSH: "GitOperationFailed",
+            FailureKind.FORGE: "PullRequestFailed", FailureKind.CONFIG: "InvalidConfig"}
+
+
+def _failure_reason(kind: FailureKind | None) -> str:
+    return _REASONS.get(kind, "ReconciliationFailed") if kind is not None else "ReconciliationFailed"
 
 
 def scan_events(report: ScanReport) -> list[Event]:

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imagebot.failures import Failure, FailureKind
+
 # Network operations get a generous bound; local ones are quick.
 NETWORK_TIMEOUT = 300.0
 LOCAL_TIMEOUT = 60.0
@@ -31,8 +33,16 @@ _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>
 _NOISE = ("hint:", "Cloning into", "error: unable to read askpass response")
 
 
-class GitError(Exception):
+class GitError(Failure):
     """A git operation failed. The text never holds credentials."""
+
+    kind = FailureKind.GIT
+
+
+class PushRejected(GitError):
+    """The remote refused the push: it kept moving past our retries, or a hook or rule declined it."""
+
+    kind = FailureKind.PUSH
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:

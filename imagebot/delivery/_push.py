@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from imagebot.delivery._checkout import Checkout, _check_branch_name
-from imagebot.delivery._gitcmd import NETWORK_TIMEOUT, GitError, scrub
+from imagebot.delivery._gitcmd import NETWORK_TIMEOUT, GitError, PushRejected, scrub
 from imagebot.delivery._signing import Signing, signing_config
 
 T = TypeVar("T")
@@ -42,6 +42,7 @@ class _PushResult:
     ok: bool
     retryable: bool
     detail: str
+    rejected: bool = False  # the remote answered and refused a ref (not a transport or auth failure)
 
 
 def deliver(
@@ -116,9 +117,10 @@ def deliver(
                                    f"failed: {extra.detail}")
             return PushOutcome(sha, target or refspec or checkout.branch, True, attempt, change)
         if not result.retryable:
-            raise GitError(f"push to {checkout.source.display_url} failed: {result.detail}")
+            error = PushRejected if result.rejected else GitError
+            raise error(f"push to {checkout.source.display_url} failed: {result.detail}")
         last_rejection = result.detail
-    raise GitError(
+    raise PushRejected(
         f"push to {checkout.source.display_url} was rejected {attempts} times because the remote kept "
         f"moving ({last_rejection}); the next run will try again"
     )
@@ -180,5 +182,5 @@ def _push(checkout: Checkout, refspecs: list[str], options: Sequence[str], lease
             )
             if not retryable:
                 detail += " — " + str(runner.error("push", result)).removeprefix("push failed: ")
-            return _PushResult(False, retryable, scrub(detail, runner.secrets))
+            return _PushResult(False, retryable, scrub(detail, runner.secrets), rejected=True)
         return _PushResult(False, False, str(runner.error("push", result)).removeprefix("push failed: "))

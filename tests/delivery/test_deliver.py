@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imagebot.delivery.git import Author, Checkout, GitError, GitSource, deliver
+from imagebot.delivery.git import Author, Checkout, GitError, GitSource, PushRejected, deliver
+from imagebot.failures import FailureKind
 from tests.support.gitremotes import BareRemote, commit_on_remote, git
 
 AUTHOR = Author("imagebot", "imagebot@example.com")
@@ -123,7 +124,7 @@ def test_bounded_retries_when_the_remote_keeps_moving(tmp_path: Path, bare_remot
     with pytest.raises(GitError, match=r"rejected 3 times") as err:
         deliver(checkout, apply=apply, message=message, author=AUTHOR, attempts=3, backoff_seconds=0.01)
 
-    assert apply.calls == 3
+    assert apply.calls == 3 and isinstance(err.value, PushRejected) and err.value.kind == "push"
     assert "fetch first" in str(err.value) or "non-fast-forward" in str(err.value)
     assert bare_remote.log()[0] == "another writer" and "app:1.2.3" in bare_remote.read(DEPLOYMENT)
 
@@ -138,6 +139,18 @@ def test_a_declined_push_fails_at_once_with_the_servers_reason(tmp_path: Path,
         deliver(checkout, apply=apply, message=message, author=AUTHOR, backoff_seconds=0.01)
 
     assert apply.calls == 1 and "pre-receive hook declined" in str(err.value)
+    assert isinstance(err.value, PushRejected) and err.value.kind == FailureKind.PUSH
+
+
+def test_a_push_that_cannot_reach_the_remote_is_a_git_failure_not_a_rejection(
+        tmp_path: Path, bare_remote: BareRemote) -> None:
+    checkout = prepare(tmp_path, bare_remote)
+    checkout.git("remote", "set-url", "--push", "origin", str(tmp_path / "gone.git"))
+
+    with pytest.raises(GitError) as err:
+        deliver(checkout, apply=BumpTag("1.3.0"), message=message, author=AUTHOR, attempts=1)
+
+    assert not isinstance(err.value, PushRejected) and err.value.kind == FailureKind.GIT
 
 
 def test_separate_push_branch_is_reset_to_checkout_plus_change(tmp_path: Path,

@@ -8,8 +8,10 @@ from imagebot.cycle.outcome import AutomationOutcome
 from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
+    from imagebot.config import ImageUpdateAutomation
     from imagebot.notify import Event
     from imagebot.scan import ScanReport
+    from imagebot.store import Intent
 
 
 def outcome_event(outcome: AutomationOutcome) -> Event | None:
@@ -36,6 +38,19 @@ def outcome_event(outcome: AutomationOutcome) -> Event | None:
 
 _REASONS = {FailureKind.GIT: "GitOperationFailed", FailureKind.PUSH: "GitOperationFailed",
             FailureKind.FORGE: "PullRequestFailed", FailureKind.CONFIG: "InvalidConfig"}
+
+
+def recovered_event(automation: ImageUpdateAutomation, intent: Intent) -> Event:
+    """The notification of a delivery a killed run pushed but never announced: as it would have been."""
+    from imagebot.notify import Event, ImageChange, ObjectRef
+
+    ref = ObjectRef("ImageUpdateAutomation", automation.metadata.namespace, automation.metadata.name)
+    branch = intent.ref.removeprefix("refs/heads/")
+    changes = [ImageChange(c.get("file") or "", c.get("object") or "", c.get("old") or "", c.get("new") or "")
+               for c in intent.changes]
+    return Event(severity="info", reason="Succeeded", message=f"committed and pushed {intent.commit[:12]} to {branch}",
+                 involved_object=ref, automation=automation.key, changes=changes, commit=intent.commit,
+                 branch=branch, repository_url=intent.repository_url, labels=automation.metadata.labels)
 
 
 def _failure_reason(kind: FailureKind | None) -> str:

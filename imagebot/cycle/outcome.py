@@ -10,6 +10,7 @@ from imagebot.failures import Failure, FailureKind
 
 if TYPE_CHECKING:
     from imagebot.scan import ScanReport
+    from imagebot.store import Intent
     from imagebot.update import Note, UpdateResult
 
 Status = Literal["unchanged", "committed", "failed", "suspended"]
@@ -29,6 +30,9 @@ class AutomationOutcome:
     notes: list[Note] = field(default_factory=list)
     attempts: int = 0  # pushes tried; more than 1 when the remote moved meanwhile
     pushed: bool = False  # False when the push branch already held this very change
+    intent: int | None = None  # the push's intent record, while this run owes its record and notification
+    recovered: list[Intent] = field(default_factory=list)  # earlier runs' deliveries this run notifies
+    announced_elsewhere: bool = False  # another run found this push on the remote and recorded it first
 
     @property
     def ok(self) -> bool:

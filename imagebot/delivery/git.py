@@ -7,6 +7,7 @@
 from imagebot.delivery._auth import GitAuth
 from imagebot.delivery._checkout import Checkout, GitSource
 from imagebot.delivery._gitcmd import GitError, PushRejected, scrub
+from imagebot.delivery._landed import commit_landed
 from imagebot.delivery._push import Author, PushOutcome, deliver
 from imagebot.delivery._signing import Signing
 
@@ -19,6 +20,7 @@ __all__ = [
     "PushOutcome",
     "PushRejected",
     "Signing",
+    "commit_landed",
     "deliver",
     "scrub",
 ]

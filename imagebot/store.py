@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS intents (
     ref TEXT NOT NULL,               -- what is pushed to: a branch, or a refspec's destination
     commit_sha TEXT NOT NULL,
     changes TEXT NOT NULL,
-    state TEXT NOT NULL,             -- pushing -> recorded -> notified, or abandoned (never landed)
+    state TEXT NOT NULL,             -- pushing -> recorded -> sending -> notified, or abandoned (never landed)
     owner TEXT NOT NULL,             -- host:pid of the process that moved it last: alive means busy
     delivery_id INTEGER
 );
@@ -103,7 +103,7 @@ class Delivery:
     id: int | None = None
 
 
-IntentState = Literal["pushing", "recorded", "notified", "abandoned"]
+IntentState = Literal["pushing", "recorded", "sending", "notified", "abandoned"]
 
 
 @dataclass(frozen=True)
@@ -330,9 +330,15 @@ class Store:
                                    (_OWNER, intent, _OWNER))
         return cur.rowcount == 1
 
+    def intent_sending(self, intent: int) -> None:
+        """Its notification is handed to the notifiers: from here on, a kill may or may not have let it out."""
+        with self._lock:
+            self._db.execute("UPDATE intents SET state='sending' WHERE id=? AND state='recorded'", (intent,))
+
     def intent_notified(self, intent: int) -> None:
         with self._lock:
-            self._db.execute("UPDATE intents SET state='notified' WHERE id=? AND state='recorded'", (intent,))
+            self._db.execute("UPDATE intents SET state='notified' WHERE id=? AND state IN ('recorded', 'sending')",
+                             (intent,))
 
     def intents(self, automation: str | None = None, states: Sequence[IntentState] = ("pushing", "recorded"),
                 limit: int = 100) -> list[Intent]:

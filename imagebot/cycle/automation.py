@@ -163,13 +163,17 @@ def record(store: Store, outcome: AutomationOutcome) -> None:
 
 
 def _notify(dispatcher: Dispatcher, store: Store, outcome: AutomationOutcome) -> None:
-    """The outcome's event, and those of earlier deliveries this run recovered; each delivery's intent is
-    marked notified once its sends are done (an event no Alert wants counts as done)."""
+    """The outcome's event, and those of earlier deliveries this run recovered. A delivery's intent is
+    `sending` from the moment its event is handed over and `notified` once its sends are done (an event no
+    Alert wants counts as done): a run killed in between leaves `sending`, which is never sent again."""
 
     def send(event: Event, intent: int | None) -> None:
-        done = (lambda: store.intent_notified(intent)) if intent is not None else None
-        if dispatcher.dispatch(event, on_done=done) == 0 and done is not None:
-            done()
+        if intent is None:
+            dispatcher.dispatch(event)
+            return
+        store.intent_sending(intent)
+        if dispatcher.dispatch(event, on_done=lambda: store.intent_notified(intent)) == 0:
+            store.intent_notified(intent)
 
     for intent in outcome.recovered:
         send(recovered_event(outcome.automation, intent), intent.id)

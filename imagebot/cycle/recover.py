@@ -3,7 +3,9 @@
 Every push is written down (an intent) before it is made. A run that dies between the push and its
 record leaves the intent `pushing`; the next run of that automation asks the remote whether the commit
 landed, then records it (history shows it) and notifies it, once: the database says who owes the
-notification, and only a run that moved the intent itself, or whose owner died, sends it.
+notification, and only a run that moved the intent itself, or whose owner died before handing the
+notification over, sends it. A notification cut off while being sent is not sent again: it may have
+arrived, and a delivery is announced at most once.
 """
 
 from __future__ import annotations
@@ -61,10 +63,17 @@ def reconcile(store: Store, checkout: Checkout, automation: str) -> list[Intent]
                             intent.commit[:12], branch, extra=fields)
                 owed.append(intent)
     taken = {i.id for i in owed}
-    for intent in store.intents(automation, states=("recorded",)):
+    for intent in store.intents(automation, states=("recorded", "sending")):
         if intent.id in taken or intent.mine:
             continue
-        abandoned_by_owner = not intent.owner_alive or time.time() - intent.at > NOTIFY_LEASE_SECONDS
-        if abandoned_by_owner and store.claim_notification(intent.id):
+        if intent.owner_alive and time.time() - intent.at < NOTIFY_LEASE_SECONDS:
+            continue  # its owner is still at it
+        if intent.state == "sending":
+            # The run died while its notification was going out: it may have arrived. Never twice, so
+            # it is not sent again; the delivery itself is recorded (history shows it).
+            log.warning("the notification of %s may not have been sent: the run sending it was stopped",
+                        intent.commit[:12], extra={"automation": automation, "commit": intent.commit})
+            store.intent_notified(intent.id)
+        elif store.claim_notification(intent.id):
             owed.append(intent)
     return owed

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from imagebot.config import Config, ImagePolicy, ImageRepository, SecretError, SecretStore
+from imagebot.failures import FailureKind
 from imagebot.policy import PolicyError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class RepositoryResult:
     tags: int  # after the exclusionList
     error: str | None = None
     suspended: bool = False
-    error_kind: str | None = None  # "auth", "rate_limit", "registry", "config" (a secret)
+    error_kind: FailureKind | None = None  # AUTH, RATE_LIMIT, REGISTRY, CONFIG (a secret)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class _Listing:
     options: AccessOptions | None
     tags: list[str] | None = None
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: FailureKind | None = None
     suspended: bool = False  # the tags are the last scan's, read from the store
     kept: dict[tuple[str, ...], list[str]] = field(default_factory=dict)  # tags left per exclusionList
 
@@ -163,7 +164,7 @@ class Scanner:
             try:
                 options = access_options(repo, self.secrets)
             except SecretError as err:
-                plan.append((repo, _Listing(ref, None, error=str(err), error_kind="config")))
+                plan.append((repo, _Listing(ref, None, error=str(err), error_kind=FailureKind.CONFIG)))
                 continue
             # one listing per (repository, access) however many ImageRepositories name it
             plan.append((repo, listings.setdefault((str(ref), options), _Listing(ref, options))))
@@ -179,7 +180,8 @@ class Scanner:
             except Exception as err:  # every registry failure becomes this repository's error
                 listing.error = str(err) or type(err).__name__
                 listing.error_kind = _failure_kind(err)
-                if listing.error_kind != "rate_limit":  # the client logs a rate-limited host once, not per repository
+                # the client logs a rate-limited host once, not per repository
+                if listing.error_kind != FailureKind.RATE_LIMIT:
                     log.warning("scan failed", extra={"repository": str(listing.ref), "error": listing.error})
             done += 1
             if progress:
@@ -202,7 +204,7 @@ class Scanner:
             except PolicyError as err:
                 tags_by_repo[repo.key] = None
                 report.repositories.append(RepositoryResult(repo, image, 0, f"spec.exclusionList: {err}",
-                                                            error_kind="config", suspended=suspended))
+                                                            error_kind=FailureKind.CONFIG, suspended=suspended))
                 continue
             tags_by_repo[repo.key] = (listing, kept) if listing.tags is not None else None
             report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended))
@@ -248,14 +250,14 @@ class Scanner:
         return PolicyResult(policy, latest, changed=changed)
 
 
-def _failure_kind(err: Exception) -> str:
+def _failure_kind(err: Exception) -> FailureKind:
     from imagebot.registry import AuthError, RateLimited
 
     if isinstance(err, AuthError):
-        return "auth"
+        return FailureKind.AUTH
     if isinstance(err, RateLimited):
-        return "rate_limit"
-    return "registry"
+        return FailureKind.RATE_LIMIT
+    return FailureKind.REGISTRY
 
 
 def _kept(listing: _Listing, exclusions: tuple[str, ...]) -> list[str]:

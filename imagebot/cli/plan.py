@@ -95,10 +95,11 @@ def _plan_checkout(config: Any, automation: Any, report: Any, secrets: Any,
     """The plan against a (locked) checkout of the automation's GitRepository."""
     from imagebot.cycle import AutomationError, git_source
     from imagebot.delivery.git import Checkout, GitError
+    from imagebot.failures import FailureKind
 
     try:
         with Checkout.locked(cache, git_source(config, automation, secrets)) as checkout:
             return _plan(config, automation, report, checkout.workdir)
     except GitError as err:
-        raise AutomationError("git", str(err)) from None
+        raise AutomationError(FailureKind.GIT, str(err)) from None
 

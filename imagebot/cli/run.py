@@ -106,8 +106,8 @@ def run_once(args: argparse.Namespace) -> int:
                 for event in scan_events(report):
                     dispatcher.dispatch(event)
             outcomes = await run_automations(config, report, secrets, store, folder, dispatcher=dispatcher)
-        if dispatcher is not None:
-            await dispatcher.drain(timeout=30)
+            if dispatcher is not None:  # with the store open: a finished send marks its delivery notified
+                await dispatcher.drain(timeout=30)
         return CycleResult(report, outcomes)
 
     result = asyncio.run(cycle())

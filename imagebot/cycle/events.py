@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from imagebot.cycle.outcome import AutomationOutcome
+from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
+    from imagebot.config import ImageUpdateAutomation
     from imagebot.notify import Event
     from imagebot.scan import ScanReport
+    from imagebot.store import Intent
 
 
 def outcome_event(outcome: AutomationOutcome) -> Event | None:
@@ -33,9 +36,25 @@ def outcome_event(outcome: AutomationOutcome) -> Event | None:
                  labels=automation.metadata.labels)
 
 
-def _failure_reason(kind: str | None) -> str:
-    return {"git": "GitOperationFailed", "forge": "PullRequestFailed", "config": "InvalidConfig"}.get(
-        kind or "", "ReconciliationFailed")
+_REASONS = {FailureKind.GIT: "GitOperationFailed", FailureKind.PUSH: "GitOperationFailed",
+            FailureKind.FORGE: "PullRequestFailed", FailureKind.CONFIG: "InvalidConfig"}
+
+
+def recovered_event(automation: ImageUpdateAutomation, intent: Intent) -> Event:
+    """The notification of a delivery a killed run pushed but never announced: as it would have been."""
+    from imagebot.notify import Event, ImageChange, ObjectRef
+
+    ref = ObjectRef("ImageUpdateAutomation", automation.metadata.namespace, automation.metadata.name)
+    branch = intent.ref.removeprefix("refs/heads/")
+    changes = [ImageChange(c.get("file") or "", c.get("object") or "", c.get("old") or "", c.get("new") or "")
+               for c in intent.changes]
+    return Event(severity="info", reason="Succeeded", message=f"committed and pushed {intent.commit[:12]} to {branch}",
+                 involved_object=ref, automation=automation.key, changes=changes, commit=intent.commit,
+                 branch=branch, repository_url=intent.repository_url, labels=automation.metadata.labels)
+
+
+def _failure_reason(kind: FailureKind | None) -> str:
+    return _REASONS.get(kind, "ReconciliationFailed") if kind is not None else "ReconciliationFailed"
 
 
 def scan_events(report: ScanReport) -> list[Event]:

@@ -79,15 +79,17 @@ class Dispatcher:
                 out.append(Route(alert, provider))
         return out
 
-    def dispatch(self, event: Event) -> int:
+    def dispatch(self, event: Event, on_done: Callable[[], None] | None = None) -> int:
         """Schedule the event's deliveries and return how many; never raises, never waits.
 
         Call it from the event loop, or from another thread once the dispatcher has been used on
-        its loop (then the sends are handed over thread-safely)."""
+        its loop (then the sends are handed over thread-safely). `on_done` is called once every
+        route has had its send (delivered or finally failed), never for sends cancelled or lost."""
         try:
             routes = self.routes(event)
             if not routes:
                 return 0
+            done = _Countdown(len(routes), on_done)
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
@@ -95,10 +97,10 @@ class Dispatcher:
             if loop is not None:
                 self._loop = loop
                 for route in routes:
-                    self._schedule(route, event)
+                    self._schedule(route, event, done)
             elif self._loop is not None and not self._loop.is_closed():
                 for route in routes:
-                    self._loop.call_soon_threadsafe(self._schedule, route, event)
+                    self._loop.call_soon_threadsafe(self._schedule, route, event, done)
             else:
                 logger.error(
                     "notification dropped: dispatch() called with no event loop to send on (%s %s)",
@@ -126,13 +128,13 @@ class Dispatcher:
         logger.warning("%d notification(s) still in flight after %.1fs were abandoned", len(pending), timeout)
         return False
 
-    def _schedule(self, route: Route, event: Event) -> None:
+    def _schedule(self, route: Route, event: Event, done: _Countdown | None = None) -> None:
         if len(self._tasks) >= MAX_PENDING:
             logger.warning(
                 "notification for alert %s dropped: %d sends already in flight", route.alert.ref, len(self._tasks)
             )
             return
-        task = asyncio.get_running_loop().create_task(self._send(route, event))
+        task = asyncio.get_running_loop().create_task(self._send(route, event, done))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -140,7 +142,7 @@ class Dispatcher:
         if self._on_failure is not None:
             self._on_failure(route)
 
-    async def _send(self, route: Route, event: Event) -> None:
+    async def _send(self, route: Route, event: Event, done: _Countdown | None = None) -> None:
         if route.alert.event_metadata:
             event = event.with_metadata({k: v for k, v in route.alert.event_metadata.items()
                                          if k not in event.metadata})
@@ -168,6 +170,23 @@ class Dispatcher:
                 type(err).__name__,
                 self._scrub(str(err)),
             )
+        if done is not None:
+            done.tick()
 
     def _scrub(self, text: str) -> str:
         return _redact.scrub(text, self._secrets)
+
+
+class _Countdown:
+    """Calls `on_done` when `count` sends have finished."""
+
+    def __init__(self, count: int, on_done: Callable[[], None] | None) -> None:
+        self.left, self.on_done = count, on_done
+
+    def tick(self) -> None:
+        self.left -= 1
+        if self.left == 0 and self.on_done is not None:
+            try:
+                self.on_done()
+            except Exception as err:  # the callback is the caller's bookkeeping: report, never break sends
+                logger.error("after a notification: %s: %s", type(err).__name__, err)

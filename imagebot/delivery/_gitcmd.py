@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from imagebot.redact import scrub
 
 # Network operations get a generous bound; local ones are quick.
 NETWORK_TIMEOUT = 300.0
@@ -16,28 +17,12 @@ LOCAL_TIMEOUT = 60.0
 # Variables that would point git at another repository (set when running inside a git hook).
 _REPO_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_CONFIG"})
 
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]*)@")
 # Lines of git's stderr that say nothing about the failure.
 _NOISE = ("hint:", "Cloning into", "error: unable to read askpass response")
 
 
 class GitError(Exception):
     """A git operation failed. The text never holds credentials."""
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove `user:pass@` from URLs and every literal secret from `text`."""
-    text = _URL_USERINFO.sub(_scrub_userinfo, text)
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _scrub_userinfo(m: re.Match[str]) -> str:
-    # An ssh user name (git@) is an address, not a secret; anything else (user:pass, a token) is hidden.
-    if m.group("scheme").startswith(("ssh", "git+ssh")) and ":" not in m.group("userinfo"):
-        return m.group(0)
-    return m.group("scheme") + "***@"
 
 
 def config_env(pairs: Mapping[str, str]) -> dict[str, str]:

@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
-import re
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 
 from imagebot import redact
 from imagebot.httpbody import BodyLimit, BodyTooSlow, ResponseLimitError, body_limit
+from imagebot.registry import _parse
 from imagebot.registry._auth import Challenge, RegistryAuth, TokenCache, basic_header, parse_challenge
 from imagebot.registry._errors import (
     AuthError,
@@ -38,6 +37,7 @@ from imagebot.registry._errors import (
 from imagebot.registry._failures import describe_transport_error, error_detail
 from imagebot.registry._media import INDEX_TYPES, MANIFEST_ACCEPT, parse_created, pick_platform
 from imagebot.registry._options import AccessOptions
+from imagebot.registry._parse import ParseError
 from imagebot.registry._stats import RequestStats
 from imagebot.registry._tls import TLSMaterialError, build_ssl_context
 from imagebot.registry.credentials import (
@@ -50,9 +50,8 @@ from imagebot.registry.reference import DOCKER_HUB, ImageReference, is_valid_tag
 from imagebot.retry import RETRYABLE_STATUS, Attempts, Backoff, parse_retry_after
 
 logger = logging.getLogger("imagebot.registry")
+_T = TypeVar("_T")
 
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
-_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^,;]+)*)')
 _MAX_DOCUMENT = 8 * 1024 * 1024  # a page of tags, a config blob: refuse absurd answers
 _MAX_MANIFEST = 4 * 1024 * 1024  # distribution refuses to store larger manifests
 _MAX_TOKEN = 1024 * 1024  # a token answer is a few KiB
@@ -155,7 +154,7 @@ class RegistryClient:
                 call.doing = (f"the tag list was still paging after {pages - 1} pages ({len(tags)} tags) — the "
                               "registry's page links may loop" if pages > 1 else "")
                 response = await self._fetch(call, "GET", url, what="repository")
-                page_tags = self._tags_of(call, response)
+                page_tags = self._parsed(call, _parse.tag_list, response.content)
                 before = len(tags)
                 tags.update(dict.fromkeys(page_tags))
                 if len(tags) > _MAX_TAGS:
@@ -180,10 +179,7 @@ class RegistryClient:
                 response = await self._fetch(call, "GET", url, headers=headers, what=f"tag {tag!r}",
                                              max_bytes=_MAX_MANIFEST)
                 digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
-            if not _DIGEST.fullmatch(digest):
-                self._fail(InvalidResponse, call, f"tag {tag!r}: the registry sent an invalid digest "
-                           f"{digest[:80]!r}")
-            return digest
+            return self._parsed(call, _parse.digest, digest, f"tag {tag!r}")
 
     async def created(self, ref: ImageReference, tag: str,
                       options: AccessOptions | None = None) -> datetime | None:
@@ -194,18 +190,21 @@ class RegistryClient:
         async with self._call(ref, options, tag) as call:
             manifest = await self._manifest(call, tag, f"tag {tag!r}")
             if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
-                child = pick_platform(manifest.get("manifests") or [])
+                entries = manifest.get("manifests")
+                child = pick_platform(entries) if isinstance(entries, list) else None
                 if child is None:
                     self._fail(InvalidResponse, call, f"tag {tag!r}: the image index lists no manifests")
+                child = self._parsed(call, _parse.digest, child, f"tag {tag!r} (index entry)")
                 manifest = await self._manifest(call, child, f"tag {tag!r} (platform manifest {child})")
             config = manifest.get("config")
             digest = config.get("digest") if isinstance(config, dict) else None
             if not isinstance(digest, str) or not digest:
                 return None  # schema1 or an artifact without a config: no creation time to read
+            digest = self._parsed(call, _parse.digest, digest, f"tag {tag!r} (config)")  # it goes into a URL
             if digest not in self._created:
                 response = await self._fetch(call, "GET", f"{call.base}/blobs/{digest}",
                                              what=f"config blob of tag {tag!r}", follow_redirects=True)
-                document = self._json(call, response, f"config blob of tag {tag!r}")
+                document = self._parsed(call, _parse.json_object, response.content, f"config blob of tag {tag!r}")
                 self._created[digest] = parse_created(document.get("created"))
             return self._created[digest]
 
@@ -449,7 +448,7 @@ class RegistryClient:
         if response.status_code >= 300:
             self._fail(RegistryUnavailable, call, f"the token server {realm.host} answered "
                        f"{response.status_code} — try again later")
-        document = self._json(call, response, f"token from {realm.host}")
+        document = self._parsed(call, _parse.json_object, response.content, f"token from {realm.host}")
         token = document.get("token") or document.get("access_token")
         if not isinstance(token, str) or not token:
             self._fail(InvalidResponse, call, f"the token server {realm.host} answered without a token")
@@ -463,49 +462,17 @@ class RegistryClient:
     async def _manifest(self, call: _Call, reference: str, what: str) -> dict[str, Any]:
         response = await self._fetch(call, "GET", f"{call.base}/manifests/{reference}",
                                      headers={"Accept": MANIFEST_ACCEPT}, what=what, max_bytes=_MAX_MANIFEST)
-        document = self._json(call, response, f"manifest of {what}")
-        if "mediaType" not in document and response.headers.get("Content-Type"):
-            document["mediaType"] = response.headers["Content-Type"].split(";")[0].strip()
-        return document
+        return self._parsed(call, _parse.manifest, response.content, response.headers.get("Content-Type"), what)
 
-    def _tags_of(self, call: _Call, response: httpx.Response) -> list[str]:
-        document = self._json(call, response, "tag list")
-        tags = document.get("tags")
-        if tags is None:
-            return []
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            self._fail(InvalidResponse, call, "the tag list's 'tags' is not a list of strings")
-        return tags
-
-    def _json(self, call: _Call, response: httpx.Response, what: str) -> dict[str, Any]:
-        if len(response.content) > _MAX_DOCUMENT:
-            self._fail(InvalidResponse, call, f"the {what} is larger than {_MAX_DOCUMENT // 2**20} MiB")
+    def _parsed(self, call: _Call, parse: Callable[..., _T], *args: Any) -> _T:
         try:
-            document = json.loads(response.content)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self._fail(InvalidResponse, call, f"the registry sent malformed JSON for the {what} ({exc}) — "
-                       "the registry or a proxy in front of it is misbehaving")
-        except RecursionError:
-            self._fail(InvalidResponse, call, f"the registry sent JSON nested too deeply to read for the {what}")
-        if not isinstance(document, dict):
-            self._fail(InvalidResponse, call, f"the registry sent JSON that is not an object for the {what}")
-        return document
+            return parse(*args)
+        except ParseError as exc:
+            self._fail(InvalidResponse, call, str(exc))
 
     def _next_page(self, call: _Call, response: httpx.Response) -> str | None:
-        for header in response.headers.get_list("Link"):
-            for target, params in _LINK.findall(header):
-                rels = re.findall(r'rel\s*=\s*"?([^";]+)"?', params)
-                if "next" not in " ".join(rels).split():
-                    continue
-                current = response.request.url
-                following = current.join(target)
-                if (following.scheme, following.host, following.port) != (
-                        current.scheme, current.host, current.port):
-                    self._fail(InvalidResponse, call, f"refusing to follow a tag-list page link to another "
-                               f"host or scheme ({following.scheme}://{following.netloc.decode()}) — the "
-                               "registry or a proxy in front of it is misconfigured")
-                return str(following)
-        return None
+        following = self._parsed(call, _parse.next_page, response.headers.get_list("Link"), response.request.url)
+        return None if following is None else str(following)
 
     def _raise_for_status(self, call: _Call, response: httpx.Response, what: str) -> NoReturn:
         status = response.status_code

@@ -51,6 +51,7 @@ from imagebot.retry import RETRYABLE_STATUS, Attempts, Backoff, parse_retry_afte
 
 logger = logging.getLogger("imagebot.registry")
 _T = TypeVar("_T")
+_CALL = "imagebot.registry_call"  # request extension: the _Call a request belongs to
 
 _MAX_DOCUMENT = 8 * 1024 * 1024  # a page of tags, a config blob: refuse absurd answers
 _MAX_MANIFEST = 4 * 1024 * 1024  # distribution refuses to store larger manifests
@@ -83,6 +84,7 @@ class _Call:
     deadline: float
     auth: RegistryAuth | None = None
     doing: str = ""  # what the call was waiting for, for the message when spec.timeout runs out
+    paging: str = ""  # how far a tag listing had come: a loop of page links says more than the last request
     retried: str = ""  # why the last retried request stopped being retried (Attempts.stop_reason)
 
     @property
@@ -151,7 +153,7 @@ class RegistryClient:
                                "(raise the page limit if this repository really has that many tags)")
                 visited.add(url)
                 pages += 1
-                call.doing = (f"the tag list was still paging after {pages - 1} pages ({len(tags)} tags) — the "
+                call.paging = (f"the tag list was still paging after {pages - 1} pages ({len(tags)} tags) — the "
                               "registry's page links may loop" if pages > 1 else "")
                 response = await self._fetch(call, "GET", url, what="repository")
                 page_tags = self._parsed(call, _parse.tag_list, response.content)
@@ -232,8 +234,8 @@ class RegistryClient:
                 yield call
         except TimeoutError:
             limit = f"{options.timeout:g}s (spec.timeout)"
-            if call is not None and call.doing:
-                message = f"{call.doing}; stopped when {limit} ran out"
+            if call is not None and (call.paging or call.doing):
+                message = f"{call.paging or call.doing}; stopped when {limit} ran out"
             else:
                 message = (f"no answer from {ref.api_host} within {limit} — check that the registry is up "
                            "and reachable, or raise spec.timeout")
@@ -265,6 +267,12 @@ class RegistryClient:
         return self._http[key]
 
     async def _count_response(self, response: httpx.Response) -> None:
+        call = response.request.extensions.get(_CALL)
+        # For the message if spec.timeout runs out while the body is read (_send restores it after).
+        if isinstance(call, _Call) and response.is_success:
+            call.doing = (f"{response.request.url.netloc.decode()} answered {response.status_code} to "
+                          f"{response.request.method} {response.request.url.path[:200]} but was still sending "
+                          "the body")
         sent = response.request.extensions.get("imagebot_sent")
         seconds = time.monotonic() - sent if sent is not None else None
         self.stats.record_response(response.request.url.netloc.decode(), response.status_code, seconds)
@@ -332,14 +340,23 @@ class RegistryClient:
                     await asyncio.sleep(pause)
                     self._check_skipped(call)
                 sent_at = time.monotonic()
+                doing = call.doing
                 try:
                     response = await call.http.request(
                         method, url, headers=headers, auth=auth, data=data,
                         follow_redirects=follow_redirects, timeout=call.remaining(),
-                        extensions=body_limit(max_bytes, call.deadline))
+                        extensions={**body_limit(max_bytes, call.deadline), _CALL: call})
+                    call.doing = doing
                 except ResponseLimitError as exc:
                     kind = RegistryUnavailable if isinstance(exc, BodyTooSlow) else InvalidResponse
                     self._fail(kind, call, f"{exc} — the registry or a proxy in front of it is misbehaving")
+                except httpx.TooManyRedirects:
+                    self._fail(InvalidResponse, call, f"{method} {httpx.URL(url).path[:200]} was redirected more "
+                               f"than {call.http.max_redirects} times (a redirect loop) — the registry or a proxy "
+                               "in front of it is misconfigured")
+                except httpx.DecodingError as exc:
+                    self._fail(InvalidResponse, call, f"the registry sent a body that cannot be decoded ({exc}) — "
+                               "the registry or a proxy in front of it is misbehaving")
                 except (httpx.TransportError, ssl.SSLError) as exc:
                     # ssl errors after the handshake (a refused client certificate) escape httpx unwrapped.
                     self.stats.record_transport_error(httpx.URL(url).netloc.decode())

@@ -25,7 +25,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit alone takes '¹' and other digits float() refuses
         return float(value)
     from email.utils import parsedate_to_datetime  # rarely needed: most servers send seconds
 

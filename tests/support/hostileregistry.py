@@ -64,11 +64,22 @@ class Attack:
 
 
 @dataclass
+class Answer:
+    """A scripted answer of an `/answer/NAME` endpoint (for forge and webhook clients)."""
+
+    status: int = 200
+    body: bytes = b"{}"
+    headers: dict[str, str] = field(default_factory=dict)
+    endless: bool = False  # 200 with a chunked body that never ends
+
+
+@dataclass
 class HostileRegistry:
     host: str = ""
     repositories: dict[str, Attack] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # method, path, headers
     tokens: list[str] = field(default_factory=list)  # tokens the token server handed out
+    answers: dict[str, list[Answer]] = field(default_factory=dict)
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -77,6 +88,14 @@ class HostileRegistry:
         """Serve repository `name` with an attack; returns its image reference."""
         self.repositories[name] = Attack(kind, **settings)
         return f"{self.host}/{name}"
+
+    def endpoint(self, name: str, *answers: Answer) -> str:
+        """`http://HOST/answer/NAME`: answers in turn, the last one repeating; returns the URL."""
+        self.answers[name] = list(answers)
+        return f"http://{self.host}/answer/{name}"
+
+    def seen(self, name: str) -> list[tuple[str, str, dict[str, str]]]:
+        return [r for r in self.requests if r[1].startswith(f"/answer/{name}")]
 
     @staticmethod
     def auth() -> str:
@@ -148,6 +167,8 @@ def _handler(registry: HostileRegistry) -> type[BaseHTTPRequestHandler]:
             with registry._lock:
                 registry.requests.append((self.command, self.path, dict(self.headers.items())))
             try:
+                if split.path.startswith("/answer/"):
+                    return self._scripted(split.path.removeprefix("/answer/").split("/")[0])
                 if split.path == "/token":
                     return self._token()
                 if split.path == "/v2/":
@@ -232,6 +253,17 @@ def _handler(registry: HostileRegistry) -> type[BaseHTTPRequestHandler]:
                                    "size": 2}, "layers": []}
             return self._json(200, document, body, {"Docker-Content-Digest": digest,
                                                     "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+
+        def _scripted(self, name: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            with registry._lock:
+                script = registry.answers.get(name) or [Answer(404, b"{}")]
+                answer = script.pop(0) if len(script) > 1 else script[0]
+            if answer.endless:
+                return self._endless(b"{", b" " * 65536)
+            return self._raw(answer.status, answer.body, self.command != "HEAD", answer.headers)
 
         def _blob(self, name: str, body: bool) -> None:
             attack = self._attack(name)

@@ -131,10 +131,11 @@ async def run_automation(config: Config, automation: ImageUpdateAutomation, repo
 def record(store: Store, outcome: AutomationOutcome) -> None:
     """Store a delivery: a pushed commit, or the pull request opened late for a commit pushed before."""
     from imagebot.store import Delivery
+    from imagebot.update.changes import object_label
 
     if outcome.commit is None or outcome.result is None or not (outcome.pushed or outcome.pull_request_url):
         return
-    changes = [{"file": c.file, "object": str(c.object) if c.object else None, "old": c.old_value,
+    changes = [{"file": c.file, "object": object_label(c.object), "old": c.old_value,
                 "new": c.new_value, "setter": c.setter} for c in outcome.result.changes]
     store.record_delivery(Delivery(time.time(), outcome.automation.key, outcome.repository_url, outcome.commit,
                                    outcome.branch, outcome.pull_request_url, changes))

@@ -77,7 +77,11 @@ def schema_problems(kind: str, doc: Any, node: Any, display: str, label: str) ->
     problems: list[Problem] = []
     for err in errors:
         problems.extend(_problems(err, node, display, label))
-    return problems
+    # a misspelt required field is one mistake: its "required field ... is missing (`x` is set ...)" says it all
+    typos = {(p.field, p.message.split("`")[3]) for p in problems if p.message.startswith("required field")
+             and "is set: a misspelling" in p.message}
+    return [p for p in problems if not (p.message.startswith("unknown field") and any(
+        p.field == ".".join(filter(None, (parent, typo))) for parent, typo in typos))]
 
 
 def _problems(err: ValidationError, node: Any, display: str, label: str) -> list[Problem]:

@@ -164,8 +164,9 @@ def _locate(item: Any, node: Any, display: str, label: str) -> Problem:
     loc = [part for part in item["loc"] if not _is_union_tag(part)]
     line = line_of(node, loc)
     message = item["msg"].removeprefix("Value error, ")
-    if item["type"] == "missing":
-        message = "required field is missing"
+    if item["type"] == "missing" and loc:
+        message = f"required field `{loc[-1]}` is missing"
+        loc = loc[:-1]
     elif item["type"] == "literal_error":
         message = f"{message}, got {item.get('input')!r}"
     return Problem(display, line, label, field_path(loc) or None, message)

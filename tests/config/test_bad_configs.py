@@ -73,7 +73,7 @@ def test_the_unbroken_config_is_valid_with_its_secrets(capsys: pytest.CaptureFix
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.folder.name)
 def test_validate_refuses_it_naming_the_mistake(case: Case, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["validate", *case.args])
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     errors = errors_of(err)
     assert code == case.exit, err
     assert errors, err

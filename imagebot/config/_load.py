@@ -45,15 +45,16 @@ class FileObjects:
 
 def config_files(path: Path) -> list[Path]:
     """The YAML files under `path` (or `path` itself), in a stable order."""
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
+    if not path.is_dir():
+        return [path]  # a FIFO or a device is refused when read, never waited on
     # Hidden entries below the folder are skipped: a mounted ConfigMap holds `..data/` and
-    # timestamped copies beside the links to its files, and editors leave `.swp` files.
+    # timestamped copies beside the links to its files, and editors leave `.swp` files. Any other
+    # *.yaml entry is read, so that one that is no plain file is reported rather than skipped.
     return sorted(
         p for p in path.rglob("*")
-        if p.suffix in _SUFFIXES and p.is_file()
+        if p.suffix in _SUFFIXES and not p.is_dir()
         and not any(part.startswith(".") for part in p.relative_to(path).parts)
     )
 
@@ -124,14 +125,18 @@ def _read_document(doc: Any, node: Any, display: str, out: FileObjects) -> None:
 
 def _kind_problem(kind: Any, api_version: Any, display: str, line: int, label: str) -> Problem | None:
     """None for a kind imagebot reads in a version it supports; else an error or a note saying why not."""
+    known = isinstance(kind, str) and kind in KINDS
+
     def problem(message: str, level: str = "error", fieldname: str | None = None) -> Problem:
-        shown = label if kind in KINDS or level == "error" else None
+        shown = label if known or level == "error" else None
         return Problem(display, line, shown, fieldname, message, level)  # type: ignore[arg-type]
 
     if not isinstance(kind, str) or not isinstance(api_version, str):
-        if kind in KINDS:
+        if known:
             group, versions, _ = KINDS[kind]
             return problem(f"expected {group}/{versions[0]}", fieldname="apiVersion")
+        if isinstance(api_version, str) and api_version.partition("/")[0] in FLUX_KINDS:
+            return problem("expected the name of a kind, such as ImagePolicy", fieldname="kind")
         return problem("skipped: not a Kubernetes object (no apiVersion and kind)", "note")
     group, _, version = api_version.partition("/")
     if group in FLUX_KINDS:

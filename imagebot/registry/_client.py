@@ -524,6 +524,10 @@ class RegistryClient:
         credentials = call.credentials
         if credentials is None:
             host = "docker.io" if call.ref.registry == DOCKER_HUB else call.ref.registry
+            config = self._configs.get(call.options.credentials_config or b"")
+            if config is not None:  # a secretRef is set, without an entry for this host: say what it has
+                hosts = ", ".join(sorted(config.auths)) or "no hosts"
+                return f"the registry wants credentials, and {config.source} has none for {host}: it has {hosts}"
             return (f"the registry wants credentials: set spec.secretRef to a docker config secret with "
                     f"credentials for {host}")
         if lacking:

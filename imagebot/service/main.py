@@ -76,6 +76,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from imagebot.service.app import health_app, service_app
+    from imagebot.service.health import Heartbeat, ThreadedHttpServer
     from imagebot.service.hooks import HookEndpoint
     from imagebot.service.limits import HEALTH_LIMITS, Limits
     from imagebot.service.metrics import Metrics
@@ -107,11 +108,14 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
         limits = Limits()
         app = service_app(runtime, hooks, ready, limits=limits,
                           extra_routes=extra_routes(runtime) if extra_routes else ())
-        servers = [HttpServer(listen.host, listen.port, app, limits=limits, name="main")]
+        heartbeat = Heartbeat()
+        heartbeat_task = loop.create_task(heartbeat.run())
+        servers: list[HttpServer | ThreadedHttpServer] = [
+            HttpServer(listen.host, listen.port, app, limits=limits, name="main")]
         if health_listen is not None:
-            servers.append(HttpServer(health_listen.host, health_listen.port,
-                                      health_app(metrics, ready, limits=HEALTH_LIMITS),
-                                      limits=HEALTH_LIMITS, name="health"))
+            servers.append(ThreadedHttpServer(health_listen.host, health_listen.port,
+                                              health_app(metrics, ready, heartbeat.alive, limits=HEALTH_LIMITS),
+                                              limits=HEALTH_LIMITS, name="health"))
         for server in servers:
             try:
                 await server.start()
@@ -119,6 +123,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
                 print(f"error: cannot listen on {server.address}: {err.strerror or err}", file=sys.stderr)
                 for started in servers:
                     await started.stop()
+                heartbeat_task.cancel()
                 return 1, False
 
         def schedule() -> None:
@@ -178,6 +183,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
             finished = await runtime.shutdown(SHUTDOWN_TIMEOUT, NOTIFY_DRAIN_TIMEOUT)
             for server in servers[1:]:  # probes answer until the end
                 await server.stop(grace=1.0)
+            heartbeat_task.cancel()
         log.info("imagebot service stopped" + ("" if finished else " (runs abandoned)"))
         return 0, not finished
 

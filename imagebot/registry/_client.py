@@ -511,7 +511,7 @@ class RegistryClient:
             self._fail(NotFound, call, f"{what} not found (404){detail}{hint}")
         if status >= 500:
             retried = call.retried and (f" {call.retried}" if call.retried.startswith("after")
-                                        else f" ({call.retried})")
+                                        else f"; {call.retried}")
             self._fail(RegistryUnavailable, call, f"the registry answered {status}{retried}{detail} — it is "
                        "failing; try again later")
         if status == 400 and "HTTP request to an HTTPS server" in response.text:

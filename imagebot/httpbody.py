@@ -102,8 +102,9 @@ def _decoder(response: httpx.Response, host: str, max_bytes: int) -> Any:
     if encoding in ("", "identity"):
         return None
     if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise BodyTooLarge(f"{host} answered with Content-Encoding {encoding[:40]!r}, which imagebot did not "
-                           f"ask for and cannot read within its {size_text(max_bytes)} limit", limit=max_bytes)
+        raise ResponseLimitError(f"{host} answered with Content-Encoding {encoding[:40]!r}, which imagebot did "
+                                 f"not ask for and cannot read within its {size_text(max_bytes)} limit",
+                                 limit=max_bytes)
     # Decoded here (httpx would decode without a bound), so httpx must not decode it again.
     del response.headers["Content-Encoding"]
     return zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected

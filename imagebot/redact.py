@@ -102,8 +102,9 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 
 def excerpt(body: bytes | str, limit: int = 200, secrets: Iterable[str] = ()) -> str:
     """A server's answer made safe to quote: at most `limit` characters, one line, secrets hidden."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    # Scrub before cutting, so a secret cut in half at the limit is not left readable.
+    # Generous slices first (a body may be megabytes); scrub before the final cut, so that a secret
+    # cut in half at the limit is not left readable.
+    text = body[: limit * 32].decode("utf-8", "replace") if isinstance(body, bytes) else body[: limit * 8]
     text = scrub(_CONTROL.sub(" ", text[: limit * 8]), secrets)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -186,8 +186,8 @@ class Scanner:
                 if listing.invalid:
                     # Never selected, never stored: a tag that cannot be written would win and then be
                     # refused at write time, keeping every valid update from landing.
-                    log.warning("the registry listed %d invalid tag%s (not OCI tag grammar); dropped them",
-                                listing.invalid, "" if listing.invalid == 1 else "s",
+                    log.warning("%s: the registry listed %d invalid tag%s (not OCI tag grammar); dropped them",
+                                listing.ref, listing.invalid, "" if listing.invalid == 1 else "s",
                                 extra={"repository": str(listing.ref), "invalid_tags": listing.invalid})
                 self.store.save_tags(str(listing.ref), listing.tags)
             except Exception as err:  # every registry failure becomes this repository's error

@@ -326,6 +326,7 @@ class RegistryClient:
         # would outlast the timeout is not started, and the last answer is reported as it was.
         attempts = Attempts(self._backoff, self._retries, deadline=call.deadline)
         call.retried = ""
+        before = call.doing  # restored once this request is done: a later one may hang for its own reasons
         while True:
             self._check_skipped(call)
             async with self._slot(host, limited):
@@ -359,6 +360,7 @@ class RegistryClient:
                                "the registry or a proxy in front of it is misbehaving")
                 except (httpx.TransportError, ssl.SSLError) as exc:
                     # ssl errors after the handshake (a refused client certificate) escape httpx unwrapped.
+                    call.doing = doing
                     self.stats.record_transport_error(httpx.URL(url).netloc.decode())
                     failure = describe_transport_error(exc, call.ref.api_host, call.options)
                     delay = None if failure.final else attempts.next_wait()
@@ -377,10 +379,11 @@ class RegistryClient:
                 if host.throttled_since is not None and sent_at >= host.throttled_since:
                     host.throttled_since, host.strikes = None, 0
                 if response.status_code not in RETRYABLE_STATUS:
+                    call.doing = before
                     return response
                 delay = attempts.next_wait(parse_retry_after(response.headers.get("Retry-After")))
                 if delay is None:
-                    call.retried = attempts.stop_reason
+                    call.retried, call.doing = attempts.stop_reason, before
                     return response
                 call.doing = f"{call.ref.api_host} answered {response.status_code}, and retrying it"
                 logger.debug("%s: %s answered %d; retry %d in %.2fs", call.name, method,
@@ -511,7 +514,7 @@ class RegistryClient:
             self._fail(NotFound, call, f"{what} not found (404){detail}{hint}")
         if status >= 500:
             retried = call.retried and (f" {call.retried}" if call.retried.startswith("after")
-                                        else f" ({call.retried})")
+                                        else f"; {call.retried}")
             self._fail(RegistryUnavailable, call, f"the registry answered {status}{retried}{detail} — it is "
                        "failing; try again later")
         if status == 400 and "HTTP request to an HTTPS server" in response.text:

@@ -9,13 +9,28 @@ while the error still says what happened.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from tests.support.hostileregistry import PASSWORD, USERNAME, HostileRegistry, run_bounded, write_scan_config
+from tests.support.hostileregistry import (
+    PASSWORD,
+    ROOT,
+    USERNAME,
+    HostileRegistry,
+    run_bounded,
+    write_scan_config,
+)
 from tests.support.webhookreceiver import WebhookReceiver
 
 NOTIFICATION = "notification.toolkit.fluxcd.io/v1beta3"
@@ -101,3 +116,52 @@ def test_run_logs_and_notifications_hide_echoed_credentials(
         body = received.body.decode()
         assert "authentication failed (401)" in body, body  # the ScanFailed event arrived, with its reason
         assert_nothing_leaked(body, hostile_registry)
+
+
+def test_the_service_status_page_log_and_slack_hide_echoed_credentials(
+        tmp_path: Path, hostile_registry: HostileRegistry,
+        webhook_receiver: Callable[..., WebhookReceiver]) -> None:
+    """The unauthenticated /status page shows each repository's last error: never a credential."""
+    slack = webhook_receiver("slack")
+    image = hostile_registry.add("team/app", "basic_echo")
+    alerts = [
+        {"apiVersion": NOTIFICATION, "kind": "Provider", "metadata": {"name": "chat", "namespace": "team"},
+         "spec": {"type": "slack", "address": slack.url("/services/T0/B0/x")}},
+        {"apiVersion": NOTIFICATION, "kind": "Alert", "metadata": {"name": "chat", "namespace": "team"},
+         "spec": {"providerRef": {"name": "chat"}, "eventSeverity": "error",
+                  "eventSources": [{"kind": "ImageRepository", "name": "*"}]}},
+    ]
+    config = write_scan_config(tmp_path / "config", {"app": image}, secret="regcred", extra=alerts)
+    secrets = secrets_folder(tmp_path / "secrets", hostile_registry, "auth")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = tmp_path / "imagebot.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "imagebot", "run", "-c", str(config), "--secrets-dir", str(secrets),
+             "--state-dir", str(tmp_path / "state"), "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        status: dict[str, Any] = {}
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5, trust_env=False) as http:
+            while time.monotonic() < deadline and not any(r.get("error") for r in status.get("repositories", [])):
+                time.sleep(0.2)
+                with contextlib.suppress(httpx.TransportError, ValueError):
+                    status = http.get("/status").json()
+        page = json.dumps(status)
+        assert "authentication failed (401)" in page, page
+        assert_nothing_leaked(page, hostile_registry)
+        [received] = slack.wait_for(1, timeout=10)
+        assert_nothing_leaked(received.body.decode(), hostile_registry)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    text = log_path.read_text(errors="replace")
+    assert "401" in text, text[-2000:]
+    assert_nothing_leaked(text, hostile_registry)

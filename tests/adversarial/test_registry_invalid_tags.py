@@ -38,7 +38,7 @@ def test_invalid_tags_are_dropped_with_one_warning_per_repository(tmp_path: Path
     assert latest == {"app": "1.2.0", "alpha": "zz"}
     warnings = [line for line in result.stderr.splitlines() if "invalid tag" in line]
     assert len(warnings) == 1, result.stderr
-    assert f"listed {len(INVALID)} invalid tags" in warnings[0]
+    assert f"{image}: the registry listed {len(INVALID)} invalid tags" in warnings[0]
     # nothing of them is stored for the next scan (or for a suspended repository) to pick up
     with Store(state) as store:
         record = store.tags(image)

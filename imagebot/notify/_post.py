@@ -21,6 +21,7 @@ from imagebot import redact as _redact
 from imagebot.retry import parse_retry_after
 
 from ._model import Backoff, Event, NotifyError, ProviderSettings
+from ._progress import request_starting
 
 logger = logging.getLogger("imagebot.notify")
 
@@ -95,6 +96,7 @@ class WebhookNotifier(ABC):
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         where = f"{self.settings.type.value} provider {self.settings.ref} ({_redact.redact_url(delivery.url)})"
+        request_starting()
         try:
             response = await client.post(delivery.url, content=delivery.body, headers=dict(delivery.headers))
         except httpx.TimeoutException:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from imagebot.config import Config, ImagePolicy, ImageRepository, SecretError, SecretStore
 from imagebot.failures import FailureKind
+from imagebot.grammar import is_tag
 from imagebot.policy import PolicyError
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class RepositoryResult:
     error: str | None = None
     suspended: bool = False
     error_kind: FailureKind | None = None  # AUTH, RATE_LIMIT, REGISTRY, CONFIG (a secret)
+    invalid_tags: int = 0  # tags the registry listed that are not valid OCI tags, dropped
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ class ScanReport:
         return {
             "repositories": [
                 {"namespace": r.repository.metadata.namespace, "name": r.repository.metadata.name,
-                 "image": r.repository.spec.image, "tags": r.tags, "error": r.error, "suspended": r.suspended}
+                 "image": r.repository.spec.image, "tags": r.tags, "error": r.error, "suspended": r.suspended,
+                 "invalidTags": r.invalid_tags}
                 for r in self.repositories
             ],
             "policies": [
@@ -114,6 +117,7 @@ class _Listing:
     error: str | None = None
     error_kind: FailureKind | None = None
     suspended: bool = False  # the tags are the last scan's, read from the store
+    invalid: int = 0  # tags dropped for not being valid OCI tags
     kept: dict[tuple[str, ...], list[str]] = field(default_factory=dict)  # tags left per exclusionList
 
 
@@ -159,7 +163,10 @@ class Scanner:
             ref = ImageReference.parse(repo.spec.image)
             if repo.spec.suspend:  # policies use what the last scan stored
                 stored = self.store.tags(str(ref))
-                plan.append((repo, _Listing(ref, None, tags=stored.tags if stored else None, suspended=True)))
+                listing = _Listing(ref, None, suspended=True)
+                if stored:
+                    listing.tags, listing.invalid = _valid_tags(stored.tags)
+                plan.append((repo, listing))
                 continue
             try:
                 options = access_options(repo, self.secrets)
@@ -175,7 +182,13 @@ class Scanner:
             nonlocal done
             try:
                 assert listing.options is not None
-                listing.tags = await client.list_tags(listing.ref, listing.options)
+                listing.tags, listing.invalid = _valid_tags(await client.list_tags(listing.ref, listing.options))
+                if listing.invalid:
+                    # Never selected, never stored: a tag that cannot be written would win and then be
+                    # refused at write time, keeping every valid update from landing.
+                    log.warning("the registry listed %d invalid tag%s (not OCI tag grammar); dropped them",
+                                listing.invalid, "" if listing.invalid == 1 else "s",
+                                extra={"repository": str(listing.ref), "invalid_tags": listing.invalid})
                 self.store.save_tags(str(listing.ref), listing.tags)
             except Exception as err:  # every registry failure becomes this repository's error
                 listing.error = str(err) or type(err).__name__
@@ -207,7 +220,8 @@ class Scanner:
                                                             error_kind=FailureKind.CONFIG, suspended=suspended))
                 continue
             tags_by_repo[repo.key] = (listing, kept) if listing.tags is not None else None
-            report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended))
+            report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended,
+                                                        invalid_tags=listing.invalid))
 
         policies = [p for p in self.config.policies if p.repository_key in tags_by_repo]
         results = await asyncio.gather(*(self._select(client, p, tags_by_repo) for p in policies))
@@ -258,6 +272,12 @@ def _failure_kind(err: Exception) -> FailureKind:
     if isinstance(err, RateLimited):
         return FailureKind.RATE_LIMIT
     return FailureKind.REGISTRY
+
+
+def _valid_tags(tags: list[str]) -> tuple[list[str], int]:
+    """The tags that follow the OCI tag grammar, and how many did not."""
+    valid = [tag for tag in tags if is_tag(tag)]
+    return valid, len(tags) - len(valid)
 
 
 def _kept(listing: _Listing, exclusions: tuple[str, ...]) -> list[str]:

@@ -25,9 +25,11 @@ def test_kustomize_base_builds_and_runs_the_service_with_valid_config(tmp_path: 
     args = build_parser().parse_args(container["args"])
     assert args.command == "run" and not args.once
     assert args.listen.endswith(":9090") and args.log_format == "json"
-    assert {p["containerPort"] for p in container["ports"]} == {9090}
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert args.health_listen.endswith(":9091")
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 9090, "health": 9091}
+    # Probes go to the health port, which webhook traffic cannot fill.
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
 
     folder = tmp_path / "config"
     folder.mkdir()

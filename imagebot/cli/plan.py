@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from imagebot.store import Store
     from imagebot.update import unified_diff
 
+    if args.repo is not None and not args.repo.is_dir():
+        what = "is not a folder" if args.repo.exists() else "does not exist"
+        print(f"imagebot plan: --repo {args.repo} {what}", file=sys.stderr)
+        return 1
     config = load_or_report(args)
     if config is None:
         return 1

@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--tags-file", type=Path, metavar="FILE", help="read tags from FILE instead of stdin")
     parser.add_argument("--explain", action="store_true", help="list every tag with what happened to it")
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--output", choices=("text", "json"), default="text",
+                        help="text for people (default) or json for scripts")
     parser.set_defaults(handler=_eval)
 
 

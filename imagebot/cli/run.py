@@ -34,11 +34,17 @@ def register(subparsers: Any) -> None:
     add_registry_options(parser)
     parser.add_argument("--once", action="store_true", help="run one cycle and exit")
     parser.add_argument("--listen", default="127.0.0.1:9090", metavar="HOST:PORT",
-                        help="service mode: address of /healthz, /readyz, /metrics and /hook/ (default %(default)s)")
+                        help="service mode: address of /hook/, /status, /healthz, /readyz and /metrics "
+                        "(default %(default)s)")
+    parser.add_argument("--health-listen", default=None, metavar="HOST:PORT",
+                        help="service mode: a second address serving only /healthz, /readyz and /metrics, with "
+                        "its own connection limit, so webhook traffic can never fail a probe (default: none)")
     parser.add_argument("--output", choices=("text", "json"), default="text",
                         help="with --once: what the cycle did, as text or as one JSON document")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="one log line per event, as text (default) or JSON")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
+                        help="the least severe events logged (default info)")
     parser.set_defaults(handler=run)
 
 
@@ -47,10 +53,29 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_format, args.log_level)
     if not args.once:
-        from imagebot.service.main import serve
-
         return serve(args)
     return run_once(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The service, with its options taken from the command line (the service knows no argparse)."""
+    from imagebot.service.main import Listen, serve
+    from imagebot.service.runtime import ServiceOptions
+
+    addresses = []
+    for option, text in (("--listen", args.listen), ("--health-listen", args.health_listen)):
+        try:
+            addresses.append(Listen.parse(text) if text is not None else None)
+        except ValueError as err:
+            print(f"error: {option} {err}", file=sys.stderr)
+            return 1
+    listen, health_listen = addresses
+    assert listen is not None
+    options = ServiceOptions(
+        config_path=args.config, secrets_dir=secrets_dir(args), state_dir=state_dir(args),
+        registry_concurrency=args.registry_concurrency, ca_file=args.ca_file,
+    )
+    return serve(options, listen, health_listen)
 
 
 def run_once(args: argparse.Namespace) -> int:
@@ -97,13 +122,15 @@ def run_once(args: argparse.Namespace) -> int:
 
 def cycle_json(result: CycleResult) -> dict[str, Any]:
     """The scan's JSON (as `imagebot scan --output json`) plus what each automation did."""
+    from imagebot.update.changes import object_label
+
     document = result.report.to_json()
     document["automations"] = [
         {
             "namespace": o.automation.metadata.namespace, "name": o.automation.metadata.name, "status": o.status,
             "repository": o.repository_url, "commit": o.commit, "branch": o.branch,
             "pullRequest": o.pull_request_url, "error": o.error,
-            "changes": [{"file": c.file, "object": str(c.object) if c.object else None, "old": c.old_value,
+            "changes": [{"file": c.file, "object": object_label(c.object), "old": c.old_value,
                          "new": c.new_value, "setter": c.setter} for c in (o.result.changes if o.result else [])]
             if o.status == "committed" else [],
             "notes": [str(n) for n in o.notes],
@@ -126,7 +153,7 @@ def print_cycle(result: CycleResult) -> None:
     for outcome in result.outcomes:
         name = f"ImageUpdateAutomation {outcome.automation.key}"
         for note in outcome.notes:
-            print(f"{name}: note: {note}")
+            print(f"{name}: {note}")  # a Note names its own level (warning, error)
         if outcome.status == "failed" and outcome.commit and outcome.pushed:
             print(f"{name}: pushed {outcome.commit[:12]} to {outcome.branch}, then failed: {outcome.error}")
         elif outcome.status == "failed":

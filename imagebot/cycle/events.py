@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 def outcome_event(outcome: AutomationOutcome) -> Event | None:
     from imagebot.notify import Event, ImageChange, ObjectRef
+    from imagebot.update.changes import object_label
 
     automation = outcome.automation
     ref = ObjectRef("ImageUpdateAutomation", automation.metadata.namespace, automation.metadata.name)
@@ -25,7 +26,7 @@ def outcome_event(outcome: AutomationOutcome) -> Event | None:
                      labels=automation.metadata.labels)
     if outcome.status != "committed" or outcome.result is None:
         return None
-    changes = [ImageChange(c.file, str(c.object) if c.object else "", c.old_value, c.new_value)
+    changes = [ImageChange(c.file, object_label(c.object), c.old_value, c.new_value)
                for c in outcome.result.changes]
     message = f"committed and pushed {outcome.commit[:12] if outcome.commit else ''} to {outcome.branch}"
     if outcome.pull_request_url:

@@ -14,6 +14,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from imagebot.update.changes import object_label
+
 if TYPE_CHECKING:
     from imagebot.delivery.git import Checkout
     from imagebot.store import Intent, Store
@@ -27,7 +29,7 @@ NOTIFY_LEASE_SECONDS = 3600.0
 
 def change_dicts(result: UpdateResult) -> list[dict[str, Any]]:
     """The changes of a delivery as the state database keeps them."""
-    return [{"file": c.file, "object": str(c.object) if c.object else None, "old": c.old_value,
+    return [{"file": c.file, "object": object_label(c.object), "old": c.old_value,
              "new": c.new_value, "setter": c.setter} for c in result.changes]
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagebot.failures import Failure, FailureKind
+from imagebot.redact import scrub
 
 # Network operations get a generous bound; local ones are quick.
 NETWORK_TIMEOUT = 300.0
@@ -28,7 +28,6 @@ _FOREIGN_ENV = frozenset({
 _ISOLATED_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
 _ISOLATED_CONFIG = {"core.hooksPath": os.devnull, "core.fsmonitor": "false"}
 
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]*)@")
 # Lines of git's stderr that say nothing about the failure.
 _NOISE = ("hint:", "Cloning into", "error: unable to read askpass response")
 
@@ -43,21 +42,6 @@ class PushRejected(GitError):
     """The remote refused the push: it kept moving past our retries, or a hook or rule declined it."""
 
     kind = FailureKind.PUSH
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove `user:pass@` from URLs and every literal secret from `text`."""
-    text = _URL_USERINFO.sub(_scrub_userinfo, text)
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _scrub_userinfo(m: re.Match[str]) -> str:
-    # An ssh user name (git@) is an address, not a secret; anything else (user:pass, a token) is hidden.
-    if m.group("scheme").startswith(("ssh", "git+ssh")) and ":" not in m.group("userinfo"):
-        return m.group(0)
-    return m.group("scheme") + "***@"
 
 
 def config_env(pairs: Mapping[str, str]) -> dict[str, str]:

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from imagebot import redact as _redact
+from imagebot.retry import Backoff
 
 from ._factory import Notifier, notifier_for
-from ._model import AlertRule, Backoff, Event, NotifyConfigError, NotifyError, ProviderSettings
+from ._model import AlertRule, Event, NotifyConfigError, NotifyError, ProviderSettings
 from ._progress import watch_requests
 from ._text import SUMMARY_KEY
 

@@ -33,7 +33,7 @@ class GoRegexp:
             reason = compiled.error()
             reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
             raise PolicyError(
-                f"{what} {pattern!r} is not a valid regular expression: {reason} "
+                f"{what} '{pattern}' is not a valid regular expression: {reason} "
                 "(expected Go/RE2 syntax: no lookaround or backreferences; named groups as (?P<name>...))"
             )
         self.pattern = pattern

@@ -1,21 +1,28 @@
 """`imagebot run` without `--once`: the long-running service.
 
-    load config -> HTTP (/healthz /readyz /metrics /hook/) -> scheduler -> first scans and runs
+    load config -> HTTP (main port: /hook/ /status /healthz /readyz /metrics;
+                         health port, when given: /healthz /readyz /metrics)
+    -> scheduler -> first scans and runs
     SIGHUP or changed files -> reload;  SIGTERM/SIGINT -> stop hooks, finish runs, drain, exit 0
+
+The command line builds `ServiceOptions` and the addresses; this package knows nothing of argparse.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from imagebot.cli._common import secrets_dir, state_dir
 from imagebot.service.runtime import ConfigRejected, Runtime, ServiceOptions
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
 
 log = logging.getLogger("imagebot.service")
 
@@ -34,24 +41,27 @@ class Listen:
         """`HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces is never the default: say 0.0.0.0)."""
         host, sep, port = text.rpartition(":")
         if not sep or not port.isdigit() or int(port) > 65535:
-            raise ValueError(f"--listen {text!r}: expected HOST:PORT, for example 127.0.0.1:9090")
+            raise ValueError(f"{text!r}: expected HOST:PORT, for example 127.0.0.1:9090")
         return cls(host.strip("[]") or "127.0.0.1", int(port))
 
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
-def serve(args: argparse.Namespace) -> int:
-    """Run the service until SIGTERM or SIGINT; 0 after a clean stop, 1 when it cannot start."""
-    try:
-        listen = Listen.parse(args.listen)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    options = ServiceOptions(
-        config_path=args.config, secrets_dir=secrets_dir(args), state_dir=state_dir(args),
-        registry_concurrency=args.registry_concurrency, ca_file=args.ca_file,
-    )
+
+ExtraRoutes = Callable[[Runtime], Sequence["BaseRoute"]]
+
+
+def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None = None,
+          extra_routes: ExtraRoutes | None = None) -> int:
+    """Run the service until SIGTERM or SIGINT; 0 after a clean stop, 1 when it cannot start.
+
+    `health_listen` adds a port of its own for /healthz, /readyz and /metrics, with its own
+    connection cap, so that webhook traffic (or an attack on it) can never fail a probe.
+    `extra_routes(runtime)` gives more routes for the main port (a status page, for one).
+    """
     # APScheduler logs every job run at INFO; our own lines say what each run did.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    code, abandoned = asyncio.run(_serve(options, listen))
+    code, abandoned = asyncio.run(_serve(options, listen, health_listen, extra_routes))
     if abandoned:
         # Runs still in a git subprocess after the bound: leave without joining their threads.
         # A push is atomic on the remote, and the local clone is reset before its next use.
@@ -61,12 +71,16 @@ def serve(args: argparse.Namespace) -> int:
     return code
 
 
-async def _serve(options: ServiceOptions, listen: Listen) -> tuple[int, bool]:
+async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None,
+                 extra_routes: ExtraRoutes | None) -> tuple[int, bool]:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from imagebot.service.http import HookEndpoint, HttpServer, service_routes
+    from imagebot.service.app import health_app, service_app
+    from imagebot.service.hooks import HookEndpoint
+    from imagebot.service.limits import HEALTH_LIMITS, Limits
     from imagebot.service.metrics import Metrics
     from imagebot.service.schedule import job_specs, sync_jobs
+    from imagebot.service.server import HttpServer
     from imagebot.service.watch import ConfigWatcher
     from imagebot.store import Store
 
@@ -86,14 +100,26 @@ async def _serve(options: ServiceOptions, listen: Listen) -> tuple[int, bool]:
 
         scheduler = AsyncIOScheduler(event_loop=loop)
         hooks = HookEndpoint(runtime.on_hook, generation.receivers, metrics=metrics)
-        server = HttpServer(listen.host, listen.port, service_routes(
-            hooks=hooks, metrics=metrics, ready=lambda: runtime.loaded and scheduler.running,
-            status=runtime.status))
-        try:
-            await server.start()
-        except OSError as err:
-            print(f"error: cannot listen on {listen.host}:{listen.port}: {err.strerror or err}", file=sys.stderr)
-            return 1, False
+
+        def ready() -> bool:
+            return runtime.loaded and scheduler.running
+
+        limits = Limits()
+        app = service_app(runtime, hooks, ready, limits=limits,
+                          extra_routes=extra_routes(runtime) if extra_routes else ())
+        servers = [HttpServer(listen.host, listen.port, app, limits=limits, name="main")]
+        if health_listen is not None:
+            servers.append(HttpServer(health_listen.host, health_listen.port,
+                                      health_app(metrics, ready, limits=HEALTH_LIMITS),
+                                      limits=HEALTH_LIMITS, name="health"))
+        for server in servers:
+            try:
+                await server.start()
+            except OSError as err:
+                print(f"error: cannot listen on {server.address}: {err.strerror or err}", file=sys.stderr)
+                for started in servers:
+                    await started.stop()
+                return 1, False
 
         def schedule() -> None:
             sync_jobs(scheduler, job_specs(runtime.generation.config, runtime.scheduled_scan,
@@ -136,7 +162,8 @@ async def _serve(options: ServiceOptions, listen: Listen) -> tuple[int, bool]:
         log.info("imagebot service ready: %d repositories, %d policies, %d automations, %d receivers",
                  len(generation.config.repositories), len(generation.config.policies),
                  len(generation.config.automations), len(generation.receivers),
-                 extra={"listen": f"http://{listen.host}:{server.port}"})
+                 extra={"listen": f"http://{servers[0].address}",
+                        **({"health": f"http://{servers[1].address}"} if len(servers) > 1 else {})})
         try:
             await stop.wait()
         finally:
@@ -146,9 +173,11 @@ async def _serve(options: ServiceOptions, listen: Listen) -> tuple[int, bool]:
             for task in reloading:
                 task.cancel()
             # Hooks first: a push arriving now would start work we are about to refuse.
-            await server.stop(grace=2.0)
+            await servers[0].stop(grace=2.0)
             scheduler.shutdown(wait=False)
             finished = await runtime.shutdown(SHUTDOWN_TIMEOUT, NOTIFY_DRAIN_TIMEOUT)
+            for server in servers[1:]:  # probes answer until the end
+                await server.stop(grace=1.0)
         log.info("imagebot service stopped" + ("" if finished else " (runs abandoned)"))
         return 0, not finished
 

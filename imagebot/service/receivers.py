@@ -225,11 +225,22 @@ def _forge_payload(headers: Mapping[str, str], body: bytes) -> Any:
     return _json(raw, "webhook payload")
 
 
+# What json.loads raises on bad input: RecursionError for nesting deeper than the interpreter's
+# stack (a 1 MB body of "[" reaches it), ValueError (UnicodeDecodeError included) for the rest.
+_JSON_ERRORS = (ValueError, RecursionError)
+
+
 def _json(body: bytes, what: str) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise HookError(400, f"{what} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise HookError(400, f"{what} is nested too deeply") from None
+    except ValueError as e:
+        raise HookError(400, f"{what} is not valid JSON: {_short(str(e))}") from None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _obj(value: Any, what: str) -> dict[str, Any]:
@@ -281,15 +292,16 @@ def _harbor_pushes(body: bytes) -> list[PushedImage]:
     # ignore what we do not understand, since the Authorization check already passed.
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except _JSON_ERRORS:
         return []
     if not isinstance(payload, dict) or payload.get("type") != "PUSH_ARTIFACT":
         return []
     data = payload.get("event_data")
-    if not isinstance(data, dict):
+    resources = data.get("resources") if isinstance(data, dict) else None
+    if not isinstance(resources, list):
         return []
     pushed = []
-    for res in data.get("resources") or []:
+    for res in resources:
         url = res.get("resource_url") if isinstance(res, dict) else None
         if not isinstance(url, str) or not url:
             continue
@@ -297,8 +309,11 @@ def _harbor_pushes(body: bytes) -> list[PushedImage]:
         repository, _, tag = rest.partition("@")[0].rpartition(":")
         if not repository:  # no tag in the URL
             repository, tag = rest.partition("@")[0], ""
+        if not repository:
+            continue
         digest = res.get("digest") if isinstance(res.get("digest"), str) else None
-        pushed.append(PushedImage(repository, res.get("tag") or tag or None, host, digest))
+        named = res.get("tag") if isinstance(res.get("tag"), str) else None
+        pushed.append(PushedImage(repository, named or tag or None, host, digest))
     return pushed
 
 
@@ -319,7 +334,7 @@ def _distribution_pushes(headers: Mapping[str, str], body: bytes) -> list[Pushed
             return None
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except _JSON_ERRORS:
             return None  # a generic receiver reads no body; Flux ignores it too
         if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
             return None

@@ -13,64 +13,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from imagebot.config import Config, FluxObject, ImagePolicy, ImageUpdateAutomation, Receiver, SecretStore, load_config
+from imagebot.config import Config, ImagePolicy, ImageUpdateAutomation, SecretStore
 from imagebot.failures import FailureKind
+from imagebot.service.generation import ConfigRejected, Generation, ServiceOptions, load_generation
 from imagebot.service.metrics import Metrics
-from imagebot.service.receivers import HookResult, PushedImage, ReceiverSettings, ResourceRef
+from imagebot.service.receivers import HookResult, ReceiverSettings
+from imagebot.service.resolve import ConfigChanges, config_changes, pushed_matches, resolve_resources
 from imagebot.service.serial import SerialRuns, Trigger
+from imagebot.service.status import StatusBoard, status_view
 
 if TYPE_CHECKING:
     from imagebot.cycle import AutomationOutcome
     from imagebot.notify import Dispatcher
     from imagebot.registry import RequestStats
-    from imagebot.scan import PolicyResult, RepositoryResult, Scanner, ScanReport
+    from imagebot.scan import PolicyResult, ScanReport
     from imagebot.store import Store
 
 log = logging.getLogger("imagebot.service")
 
+__all__ = ["ConfigRejected", "Generation", "Runtime", "ServiceOptions"]
+
 STARTUP_SCAN_WAIT = 60.0  # an automation's first run waits this long at most for its repositories' first scans
-
-
-class ConfigRejected(Exception):
-    """The policy files cannot be used; `problems` says why, one line each, file and line first."""
-
-    def __init__(self, problems: list[str], objects: Iterable[tuple[str, str, str]] = ()) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-        self.objects = list(objects)  # (kind, namespace, name) named by the problems
-
-
-@dataclass
-class Generation:
-    """One loaded configuration and everything built from it."""
-
-    config: Config
-    scanner: Scanner
-    dispatcher: Dispatcher
-    receivers: list[ReceiverSettings]
-
-
-@dataclass(frozen=True)
-class ServiceOptions:
-    config_path: Path
-    secrets_dir: Path | None
-    state_dir: Path
-    registry_concurrency: int = 8
-    ca_file: Path | None = None
-
-
-@dataclass
-class ConfigChanges:
-    """What a reload changed, by kind and key; `scan` and `run` are the work it calls for."""
-
-    scan: set[str] = field(default_factory=set)  # ImageRepository keys
-    run: set[str] = field(default_factory=set)  # ImageUpdateAutomation keys
-    dropped_policies: set[str] = field(default_factory=set)
 
 
 class Runtime:
@@ -84,10 +50,7 @@ class Runtime:
         self._generation: Generation | None = None
         self._retired: list[Dispatcher] = []  # dispatchers of earlier generations, drained at shutdown
         self._latest: dict[str, PolicyResult] = {}  # policy key -> last good result
-        # what /status shows: the last scan of each repository, policy errors, each automation's last run
-        self._last_scans: dict[str, tuple[float, RepositoryResult]] = {}
-        self._policy_errors: dict[str, str] = {}
-        self._last_runs: dict[str, tuple[float, AutomationOutcome]] = {}
+        self.board = StatusBoard()  # what /status shows
         self._first_scans: dict[str, asyncio.Event] = {}
         self._awaiting_first_run: set[str] = set()  # automations whose startup run waits for first scans
         self._reload_lock = asyncio.Lock()
@@ -107,34 +70,8 @@ class Runtime:
 
     def load(self) -> Generation:
         """Read and check the policy files and build what runs them; raises ConfigRejected."""
-        from imagebot.alerts import build_dispatcher
-        from imagebot.notify import NotifyConfigError
-        from imagebot.scan import Scanner
-
-        loaded = load_config(self.options.config_path, self.options.secrets_dir)
-        if loaded.errors:
-            raise ConfigRejected([str(p) for p in loaded.errors], _objects_named(p.object for p in loaded.errors))
-        for note in loaded.notes:
-            log.info("config note: %s", note)
-        config = loaded.config
-        try:
-            dispatcher = build_dispatcher(config, self.secrets,
-                                          on_failure=lambda route: self.metrics.failure(FailureKind.NOTIFY))
-            receivers = [self._receiver(r) for r in config.receivers if not r.spec.suspend]
-        except (NotifyConfigError, LookupError, ValueError) as err:
-            raise ConfigRejected([str(err)]) from None
-        paths = {r.path for r in receivers}
-        if len(paths) != len(receivers):
-            raise ConfigRejected(["two Receivers have the same webhook path (same token, name and namespace)"])
-        return Generation(config, Scanner(config, self.secrets, self.store), dispatcher, receivers)
-
-    def _receiver(self, receiver: Receiver) -> ReceiverSettings:
-        spec = receiver.spec
-        return ReceiverSettings(
-            name=receiver.metadata.name, namespace=receiver.metadata.namespace, type=spec.type,
-            token=self.secrets.read_text(spec.secret_ref.name, "token"),
-            resources=[ResourceRef(r.kind, r.name, r.namespace) for r in spec.resources], events=spec.events,
-        )
+        return load_generation(self.options, self.secrets, self.store,
+                               on_notify_failure=lambda: self.metrics.failure(FailureKind.NOTIFY))
 
     def install(self, generation: Generation) -> ConfigChanges:
         """Put `generation` in force; what changed since the previous one (everything, the first time)."""
@@ -271,7 +208,7 @@ class Runtime:
         record_registry_stats(self.metrics, stats)
         for result in report.repositories:
             key = result.repository.key
-            self._last_scans[key] = (time.time(), result)
+            self.board.scanned(result)
             fields = {"repository": key, "image": result.image, "trigger": trigger.reason}
             if result.error:
                 self.metrics.scan_finished(key, ok=False, seconds=seconds)
@@ -287,11 +224,10 @@ class Runtime:
         changed = []
         for result in report.policies:
             fields = {"policy": result.policy.key}
+            self.board.policy_evaluated(result.policy.key, result.error)
             if result.error:
-                self._policy_errors[result.policy.key] = result.error
                 log.warning("policy not evaluated: %s", result.error, extra=fields)
                 continue
-            self._policy_errors.pop(result.policy.key, None)
             if result.latest is None:
                 continue
             self._latest[result.policy.key] = result
@@ -345,7 +281,7 @@ class Runtime:
 
     def _record_outcome(self, outcome: AutomationOutcome, trigger: Trigger, seconds: float) -> None:
         key = outcome.automation.key
-        self._last_runs[key] = (time.time(), outcome)
+        self.board.ran(outcome)
         fields: dict[str, object] = {"automation": key, "trigger": trigger.reason, "status": outcome.status}
         if outcome.status == "committed":
             self.metrics.committed(key)
@@ -368,43 +304,8 @@ class Runtime:
 
     def status(self) -> dict[str, object]:
         """What /status shows: each configured object and what it did last (None: not yet)."""
-        from datetime import UTC, datetime
-
-        def when(at: float) -> str:
-            return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
-
-        config = self.generation.config
-        repositories = []
-        for repo in config.repositories:
-            scanned = self._last_scans.get(repo.key)
-            result = scanned[1] if scanned else None
-            repositories.append({
-                "namespace": repo.metadata.namespace, "name": repo.metadata.name, "image": repo.spec.image,
-                "suspended": repo.spec.suspend, "lastScan": when(scanned[0]) if scanned else None,
-                "tags": result.tags if result else None, "error": result.error if result else None,
-            })
-        policies = []
-        for policy in config.policies:
-            latest = self._latest.get(policy.key)
-            image = latest.latest if latest else None
-            policies.append({
-                "namespace": policy.metadata.namespace, "name": policy.metadata.name,
-                "latest": {"name": image.name, "tag": image.tag, "digest": image.digest} if image else None,
-                "error": self._policy_errors.get(policy.key),
-            })
-        automations = []
-        for automation in config.automations:
-            ran = self._last_runs.get(automation.key)
-            outcome = ran[1] if ran else None
-            automations.append({
-                "namespace": automation.metadata.namespace, "name": automation.metadata.name,
-                "suspended": automation.spec.suspend, "lastRun": when(ran[0]) if ran else None,
-                "status": outcome.status if outcome else None, "commit": outcome.commit if outcome else None,
-                "branch": outcome.branch if outcome else None,
-                "pullRequest": outcome.pull_request_url if outcome else None,
-                "error": outcome.error if outcome else None,
-            })
-        return {"repositories": repositories, "policies": policies, "automations": automations}
+        generation = self.generation
+        return status_view(generation.config, self.board, self._latest, generation.receivers)
 
     # --- stopping ------------------------------------------------------------------------------------
 
@@ -437,56 +338,6 @@ class Runtime:
         return finished
 
 
-# --- plain functions the engine uses ---------------------------------------------------------------
-
-
-def resolve_resources(config: Config, resources: Iterable[ResourceRef]) -> tuple[set[str], set[str]]:
-    """The ImageRepository keys to scan and ImageUpdateAutomation keys to run for a Receiver's resources.
-
-    ImagePolicy resources scan their repository; GitRepository resources run the automations
-    that use it. A name of `*` means every object of that kind in the namespace.
-    """
-    repos: set[str] = set()
-    automations: set[str] = set()
-
-    def picks(obj_namespace: str, obj_name: str, ref: ResourceRef) -> bool:
-        return obj_namespace == (ref.namespace or "default") and ref.name in ("*", obj_name)
-
-    for ref in resources:
-        if ref.kind == "ImageRepository":
-            repos |= {r.key for r in config.repositories if picks(r.metadata.namespace, r.metadata.name, ref)}
-        elif ref.kind == "ImagePolicy":
-            repos |= {p.repository_key for p in config.policies if picks(p.metadata.namespace, p.metadata.name, ref)}
-        elif ref.kind == "ImageUpdateAutomation":
-            automations |= {a.key for a in config.automations if picks(a.metadata.namespace, a.metadata.name, ref)}
-        elif ref.kind == "GitRepository":
-            sources = {g.key for g in config.git_repositories if picks(g.metadata.namespace, g.metadata.name, ref)}
-            automations |= {a.key for a in config.automations if a.source_key in sources}
-    return repos, automations
-
-
-def pushed_matches(config: Config, repo_key: str, pushed: Iterable[PushedImage]) -> bool:
-    """Does a pushed image name this ImageRepository? Compared by repository path only: the host in a
-    registry's notification is whatever Host the pusher used, often not the name in the config."""
-    from imagebot.registry import ImageReference
-
-    repo = config.find("ImageRepository", repo_key)
-    if repo is None:
-        return False
-    try:
-        path = ImageReference.parse(repo.spec.image).repository
-    except ValueError:
-        return False
-    for image in pushed:
-        names = {image.repository}
-        if "/" not in image.repository:  # Docker Hub's official images
-            names.add(f"library/{image.repository}")
-        if path in names:
-            return True
-    return False
-
-
-
 def record_registry_stats(metrics: Metrics, stats: RequestStats) -> None:
     """One scan's registry requests, by host and status, into the service's counters."""
     for (host, status), count in stats.by_host_status.items():
@@ -499,42 +350,3 @@ def record_registry_stats(metrics: Metrics, stats: RequestStats) -> None:
         histogram = metrics.registry_request_duration.labels(host)
         for seconds in durations:
             histogram.observe(seconds)
-
-
-def _objects_named(labels: Iterable[str | None]) -> list[tuple[str, str, str]]:
-    """"ImagePolicy ns/name" labels of problems -> (kind, namespace, name), each once."""
-    out: list[tuple[str, str, str]] = []
-    for label in labels:
-        if not label or " " not in label:
-            continue
-        kind, _, key = label.partition(" ")
-        namespace, sep, name = key.partition("/")
-        if sep and (kind, namespace, name) not in out:
-            out.append((kind, namespace, name))
-    return out
-
-
-def config_changes(old: Config, new: Config) -> ConfigChanges:
-    """The scans and runs a new config calls for: new or changed repositories and policies are
-    scanned, new or changed automations (or their GitRepository) run."""
-
-    def by_key(objects: Iterable[FluxObject]) -> dict[str, dict[str, Any]]:
-        return {o.key: o.model_dump() for o in objects}
-
-    changes = ConfigChanges()
-    old_repos, new_repos = by_key(old.repositories), by_key(new.repositories)
-    changes.scan |= {k for k, v in new_repos.items() if old_repos.get(k) != v}
-    old_policies, new_policies = by_key(old.policies), by_key(new.policies)
-    changed_policies = {k for k, v in new_policies.items() if old_policies.get(k) != v}
-    changes.dropped_policies = changed_policies | (old_policies.keys() - new_policies.keys())
-    changes.scan |= {p.repository_key for p in new.policies if p.key in changed_policies}
-    changes.scan &= new_repos.keys()
-    old_git, new_git = by_key(old.git_repositories), by_key(new.git_repositories)
-    changed_git = {k for k, v in new_git.items() if old_git.get(k) != v}
-    old_autos = by_key(old.automations)
-    for automation in new.automations:
-        if automation.spec.suspend:
-            continue
-        if old_autos.get(automation.key) != automation.model_dump() or automation.source_key in changed_git:
-            changes.run.add(automation.key)
-    return changes

@@ -136,7 +136,8 @@ def test_templates_are_sandboxed() -> None:
 def test_default_message_names_every_change_grouped_by_file() -> None:
     text = render_message(CHANGES, AUTOMATION)
     subject, blank, *body = text.splitlines()
-    assert subject == "Update 3 images in apps/: app 1.2.3 -> 1.3.0, and 2 more"  # 72 columns at most
+    # two images (app, and web by its tag and digest): images are counted, not changed values
+    assert subject == "Update 2 images in apps/: app 1.2.3 -> 1.3.0, and 2 more"  # 72 columns at most
     assert len(subject) <= 72 and blank == ""
     assert body == [
         "apps/app/deployment.yaml",
@@ -159,3 +160,21 @@ def test_default_subject_dedupes_the_same_bump_in_several_files() -> None:
     text = default_message(twice)
     assert text.splitlines()[0] == "Update 1 image in clusters/: app 1 -> 2"
     assert text.count("app:1 -> app:2") == 2
+
+
+def test_default_subject_counts_images_not_changed_values() -> None:
+    # one image written as a full reference, a tag and a digest in three files is one image
+    digest_old, digest_new = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    three = [
+        ChangeRecord("apps/deploy.yaml", "Deployment", "apps", "web", "ghcr.io/o/web:1.0", "ghcr.io/o/web:1.1",
+                     "apps:web"),
+        ChangeRecord("apps/kustomization.yaml", "Kustomization", "", "", "1.0", "1.1", "apps:web:tag"),
+        ChangeRecord("apps/values.yaml", "", "", "", digest_old, digest_new, "apps:web:digest"),
+    ]
+    assert default_message(three).splitlines()[0].startswith("Update 1 image in apps/: ")
+
+
+def test_automation_object_prints_as_flux_does() -> None:
+    # Flux's AutomationObject is a NamespacedName: {{ .AutomationObject }} prints namespace/name
+    text = render_message(CHANGES, AutomationObject("flux-system", "fleet"), template="by {{ AutomationObject }}")
+    assert text == "by flux-system/fleet"

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from imagebot.registry._retry import Backoff, parse_retry_after
+from imagebot.retry import Backoff, parse_retry_after
 
 
 @pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), (" 0 ", 0.0), (None, None), ("", None),
@@ -21,10 +21,10 @@ def test_retry_after_as_an_http_date():
 
 
 def test_backoff_grows_exponentially_within_the_cap_with_jitter():
-    backoff = Backoff(base=0.5, cap=4.0)
+    backoff = Backoff(initial=0.5, maximum=4.0)
     rng = random.Random(7)
     for attempt, upper in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (10, 4.0)]:
-        delays = [backoff.delay(attempt, rng) for _ in range(200)]
+        delays = [backoff.delay(attempt, rng=rng) for _ in range(200)]
         assert all(0 <= d <= upper for d in delays)
         assert max(delays) > upper * 0.8  # jitter spreads over the whole range
         assert len(set(delays)) > 150

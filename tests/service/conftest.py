@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from imagebot.service.http import HookEndpoint, HttpServer, Limits, service_routes
+from imagebot.service.app import build_app, service_routes
+from imagebot.service.hooks import HookEndpoint
+from imagebot.service.limits import Limits
 from imagebot.service.metrics import Metrics
 from imagebot.service.receivers import HookResult, ReceiverSettings, ReceiverType, ResourceRef
+from imagebot.service.server import HttpServer
 
 TOKEN = "s3cr3t-Token-4-tests"
 
@@ -61,7 +64,7 @@ async def service() -> AsyncIterator[Service]:
     hooks = HookEndpoint(on_hook, receivers, metrics=metrics)
     routes = service_routes(hooks=hooks, metrics=metrics, ready=lambda: holder[0].ready)
     limits = Limits(head_timeout=0.5, keepalive_timeout=0.5, body_timeout=0.5)
-    server = HttpServer("127.0.0.1", 0, routes, limits=limits)
+    server = HttpServer("127.0.0.1", 0, build_app(routes, limits), limits=limits)
     svc = Service(server, hooks, metrics)
     holder.append(svc)
     await server.start()

@@ -11,10 +11,15 @@ import time
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
-from imagebot.service.http import HttpServer, Limits, Response, Route
+from imagebot.service.app import build_app
+from imagebot.service.limits import Limits
 from imagebot.service.metrics import FailureKind
 from imagebot.service.receivers import DISTRIBUTION_EVENTS_TYPE, PushedImage, ReceiverType, ResourceRef
+from imagebot.service.server import HttpServer
 
 from .conftest import TOKEN, Service, receiver_for
 
@@ -189,7 +194,7 @@ async def test_keep_alive_serves_several_requests_on_one_connection(service: Ser
         second = await reader.readuntil(b"not ready\n")
     finally:
         writer.close()
-    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: keep-alive" in first
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close" not in first.lower()
     assert second.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
 
 
@@ -221,14 +226,15 @@ async def test_idle_keep_alive_connection_is_closed(service: Service) -> None:
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
-        (b"GET /healthz HTTP/2.0\r\n\r\n", b"505"),
+        # Each HTTP/1.1 case has its Host header: without one, h11 refuses any HTTP/1.1 request (400).
+        (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", b"505"),
         (b"GET /healthz\r\n\r\n", b"400"),
-        (b"GET /healthz HTTP/1.1\r\nBad Header: x\r\n\r\n", b"400"),
-        (b"POST /healthz HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n", b"400"),
-        (b"POST /healthz HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", b"400"),
-        (b"POST /healthz HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", b"400"),
-        (b"POST /healthz HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", b"501"),
-        (b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n", b"431"),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n", b"400"),
+        (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n", b"400"),
+        (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\n", b"400"),
+        (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", b"400"),
+        (b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", b"501"),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 20000 + b"\r\n\r\n", b"431"),
     ],
 )
 async def test_malformed_requests_are_refused(service: Service, raw: bytes, status: bytes) -> None:
@@ -332,10 +338,11 @@ async def test_stop_closes_idle_connections_promptly(service: Service) -> None:
 
 
 async def test_connections_over_the_cap_are_refused() -> None:
-    async def hello(_: object) -> Response:
-        return Response.text(200, "hello")
+    async def hello(_: Request) -> Response:
+        return PlainTextResponse("hello\n")
 
-    server = HttpServer("127.0.0.1", 0, [Route("/", hello)], limits=Limits(max_connections=1))
+    limits = Limits(max_connections=1)
+    server = HttpServer("127.0.0.1", 0, build_app([Route("/", hello)], limits), limits=limits)
     async with server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -362,13 +369,13 @@ async def test_expect_continue_is_answered_before_the_body(service: Service) -> 
 
 
 async def test_a_failing_handler_is_500_and_the_server_keeps_serving() -> None:
-    async def broken(_: object) -> Response:
+    async def broken(_: Request) -> Response:
         raise RuntimeError("bug")
 
-    async def fine(_: object) -> Response:
-        return Response.text(200, "fine")
+    async def fine(_: Request) -> Response:
+        return PlainTextResponse("fine\n")
 
-    server = HttpServer("127.0.0.1", 0, [Route("/broken", broken), Route("/fine", fine)])
+    server = HttpServer("127.0.0.1", 0, build_app([Route("/broken", broken), Route("/fine", fine)], Limits()))
     await server.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:

@@ -231,11 +231,12 @@ def hermetic_env(home: Path) -> dict[str, str]:
 
 @contextmanager
 def service_stack(tmp: Path, *, slack: bool = True, extra_config: str = "", files: dict[str, str] | None = None,
-                  git_server: HttpGitServer | None = None) -> Iterator[Service]:
+                  git_server: HttpGitServer | None = None, health_port: int | None = None) -> Iterator[Service]:
     """Registry (notifying imagebot), remote, Slack receiver, config and a running, ready service.
 
     The registry holds team/app:1.0.0 and the remote's apps/app.yaml uses it, so the first cycle
-    has nothing to do: what happens next is up to the test's pushes.
+    has nothing to do: what happens next is up to the test's pushes. With `health_port`, the
+    service also serves its probes and metrics there (`--health-listen`).
     """
     port = free_port()
     with ExitStack() as stack:
@@ -269,7 +270,8 @@ def service_stack(tmp: Path, *, slack: bool = True, extra_config: str = "", file
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "imagebot", "run", "-c", str(config_dir), "--secrets-dir", str(secrets),
-                 "--state-dir", str(tmp / "state"), "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
+                 "--state-dir", str(tmp / "state"), "--listen", f"127.0.0.1:{port}", "--log-format", "json",
+                 *(["--health-listen", f"127.0.0.1:{health_port}"] if health_port else [])],
                 cwd=ROOT, env=hermetic_env(tmp / "home"), stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )

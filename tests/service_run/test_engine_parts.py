@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from imagebot.config import Config, load_config
 from imagebot.service.main import Listen
 from imagebot.service.receivers import PushedImage, ResourceRef
-from imagebot.service.runtime import config_changes, pushed_matches, resolve_resources
+from imagebot.service.resolve import config_changes, pushed_matches, resolve_resources
 from imagebot.service.schedule import jitter_for, job_specs, sync_jobs
 from imagebot.service.serial import SerialRuns, Trigger
 from imagebot.service.watch import ConfigWatcher

@@ -164,15 +164,17 @@ def record(store: Store, outcome: AutomationOutcome) -> None:
 
 def _notify(dispatcher: Dispatcher, store: Store, outcome: AutomationOutcome) -> None:
     """The outcome's event, and those of earlier deliveries this run recovered. A delivery's intent is
-    `sending` from the moment its event is handed over and `notified` once its sends are done (an event no
-    Alert wants counts as done): a run killed in between leaves `sending`, which is never sent again."""
+    `sending` from just before its first request goes out and `notified` once its sends are done (an
+    event no Alert wants counts as done): a run killed in between leaves `sending`, never sent again;
+    one killed before leaves `recorded`, which the next run sends."""
 
     def send(event: Event, intent: int | None) -> None:
         if intent is None:
             dispatcher.dispatch(event)
             return
-        store.intent_sending(intent)
-        if dispatcher.dispatch(event, on_done=lambda: store.intent_notified(intent)) == 0:
+        sent = dispatcher.dispatch(event, on_start=lambda: store.intent_sending(intent),
+                                   on_done=lambda: store.intent_notified(intent))
+        if sent == 0:
             store.intent_notified(intent)
 
     for intent in outcome.recovered:

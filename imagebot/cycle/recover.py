@@ -3,9 +3,9 @@
 Every push is written down (an intent) before it is made. A run that dies between the push and its
 record leaves the intent `pushing`; the next run of that automation asks the remote whether the commit
 landed, then records it (history shows it) and notifies it, once: the database says who owes the
-notification, and only a run that moved the intent itself, or whose owner died before handing the
-notification over, sends it. A notification cut off while being sent is not sent again: it may have
-arrived, and a delivery is announced at most once.
+notification, and only a run that moved the intent itself, or whose owner died before the first
+request of the notification went out, sends it. A notification cut off while being sent is not sent
+again: it may have arrived, and a delivery is announced at most once.
 """
 
 from __future__ import annotations

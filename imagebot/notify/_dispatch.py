@@ -16,6 +16,7 @@ from imagebot.retry import Backoff
 
 from ._factory import Notifier, notifier_for
 from ._model import AlertRule, Event, NotifyConfigError, NotifyError, ProviderSettings
+from ._progress import watch_requests
 from ._text import SUMMARY_KEY
 
 logger = logging.getLogger("imagebot.notify")
@@ -80,17 +81,19 @@ class Dispatcher:
                 out.append(Route(alert, provider))
         return out
 
-    def dispatch(self, event: Event, on_done: Callable[[], None] | None = None) -> int:
+    def dispatch(self, event: Event, on_done: Callable[[], None] | None = None,
+                 on_start: Callable[[], None] | None = None) -> int:
         """Schedule the event's deliveries and return how many; never raises, never waits.
 
         Call it from the event loop, or from another thread once the dispatcher has been used on
-        its loop (then the sends are handed over thread-safely). `on_done` is called once every
-        route has had its send (delivered or finally failed), never for sends cancelled or lost."""
+        its loop (then the sends are handed over thread-safely). `on_start` is called just before the
+        first request of the event goes out, `on_done` once every route has had its send (delivered or
+        finally failed); neither for sends cancelled or dropped before that."""
         try:
             routes = self.routes(event)
             if not routes:
                 return 0
-            done = _Countdown(len(routes), on_done)
+            done = _Countdown(len(routes), on_done, on_start)
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
@@ -151,6 +154,7 @@ class Dispatcher:
             event = event.with_metadata({SUMMARY_KEY: route.alert.summary})
         key = (route.provider.namespace, route.provider.name)
         limit = self._limits.setdefault(key, asyncio.Semaphore(PER_PROVIDER_CONCURRENCY))
+        watch_requests(done.started if done is not None else None)
         try:
             async with limit:
                 await self._notifiers[key].send(event)
@@ -179,15 +183,26 @@ class Dispatcher:
 
 
 class _Countdown:
-    """Calls `on_done` when `count` sends have finished."""
+    """Calls `on_start` before the first request of an event, `on_done` when its `count` sends finished."""
 
-    def __init__(self, count: int, on_done: Callable[[], None] | None) -> None:
-        self.left, self.on_done = count, on_done
+    def __init__(self, count: int, on_done: Callable[[], None] | None,
+                 on_start: Callable[[], None] | None = None) -> None:
+        self.left, self.on_done, self.on_start = count, on_done, on_start
+
+    def started(self) -> None:
+        callback, self.on_start = self.on_start, None
+        _call(callback)
 
     def tick(self) -> None:
         self.left -= 1
-        if self.left == 0 and self.on_done is not None:
-            try:
-                self.on_done()
-            except Exception as err:  # the callback is the caller's bookkeeping: report, never break sends
-                logger.error("after a notification: %s: %s", type(err).__name__, err)
+        if self.left == 0:
+            _call(self.on_done)
+
+
+def _call(callback: Callable[[], None] | None) -> None:
+    if callback is None:
+        return
+    try:
+        callback()
+    except Exception as err:  # the callback is the caller's bookkeeping: report, never break sends
+        logger.error("around a notification: %s: %s", type(err).__name__, err)

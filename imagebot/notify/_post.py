@@ -23,6 +23,7 @@ from imagebot.httpbody import BodyLimit, ResponseLimitError
 from imagebot.retry import Attempts, Backoff, parse_retry_after
 
 from ._model import Event, NotifyError, ProviderSettings
+from ._progress import request_starting
 
 logger = logging.getLogger("imagebot.notify")
 
@@ -105,6 +106,7 @@ class WebhookNotifier(ABC):
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         where = f"{self.settings.type.value} provider {self.settings.ref} ({_redact.redact_url(delivery.url)})"
+        request_starting()
         try:
             response = await client.post(delivery.url, content=delivery.body, headers=dict(delivery.headers))
         except ResponseLimitError as err:

@@ -15,7 +15,7 @@ import pytest
 
 from imagebot.config import load_config
 from imagebot.config._limits import MAX_CONFIG_BYTES, MAX_NODES
-from tests.adversarial._bounded import run_bounded
+from tests.adversarial._bounded_cli import run_bounded
 
 REPO = textwrap.dedent("""\
     apiVersion: image.toolkit.fluxcd.io/v1

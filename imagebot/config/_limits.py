@@ -6,6 +6,7 @@ expansion is counted on the composed node graph (linear in the file) before anyt
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,10 @@ from typing import Any
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 MAX_NODES = 500_000  # per file, counted after alias and merge expansion
 MAX_DEPTH = 100
+
+
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST = re.compile(r"([\[{]+)([\]}]+)")
 
 
 class ConfigLimitError(ValueError):
@@ -80,6 +85,32 @@ def expanded_size(root: Any, limit: int = MAX_NODES, max_depth: int = MAX_DEPTH)
     return size(root, 0)
 
 
+def flow_depth_exceeds(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether flow collections (`[`, `{`) may nest deeper than `limit`, found before any parser recurses:
+    libyaml's composer recurses in C, and a 2 MB file of `[` overflowed its stack (a segfault, not an
+    exception). Each pass strips the innermost run of openers and closers everywhere (at C speed) and
+    counts the deepest run stripped; brackets in strings and comments count too, which can only
+    overestimate the depth."""
+    brackets = _NOT_BRACKET.sub("", text)
+    depth = 0
+    while depth <= limit:
+        deepest = 0
+
+        def strip(match: re.Match[str]) -> str:
+            nonlocal deepest
+            opened, closed = match.group(1), match.group(2)
+            k = min(len(opened), len(closed))
+            deepest = max(deepest, k)
+            return opened[:-k] + closed[k:]
+
+        inner = _INNERMOST.sub(strip, brackets)
+        if inner == brackets:
+            return False
+        depth += deepest
+        brackets = inner
+    return True
+
+
 def bounded_documents(text: str) -> list[tuple[Any, Any]]:
     """(data, node) of each document, refused before construction when over a limit; libyaml first, the
     pure parser for what libyaml refuses (YAML 1.2 allows `host:5000/x` as a plain scalar in a flow
@@ -87,6 +118,8 @@ def bounded_documents(text: str) -> list[tuple[Any, Any]]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    if flow_depth_exceeds(text):
+        raise ConfigLimitError(f"nested deeper than {MAX_DEPTH} levels (the limit for a policy file)")
     last: YAMLError | None = None
     for pure in (False, True):
         yaml = YAML(typ="safe", pure=pure)

@@ -173,7 +173,8 @@ def _locate(item: Any, node: Any, display: str, label: str) -> Problem:
         message = f"required field `{loc[-1]}` is missing"
         loc = loc[:-1]
     elif item["type"] == "literal_error":
-        message = f"{message}, got {item.get('input')!r}"
+        given = item.get("input")
+        message = f"{message}, got " + (f"'{given}'" if isinstance(given, str) else repr(given))
     return Problem(display, line, label, field_path(loc) or None, message)
 
 

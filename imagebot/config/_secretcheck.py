@@ -4,15 +4,14 @@ credential, a signing key that imports."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import shutil
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from imagebot.config.models import FluxObject
 from imagebot.config.problems import Problem, object_problem
@@ -106,11 +105,22 @@ def _docker_config(image: str) -> Check:
         host = ImageReference.parse(image).registry
         shown = "docker.io" if host == DOCKER_HUB else host
         plain = dataclasses.replace(parsed, creds_store=None, cred_helpers={})
-        if asyncio.run(plain.lookup(host)) is None:
+        if _settle(plain.lookup(host)) is None:
             has = ", ".join(sorted(parsed.auths)) or "no hosts"
             return f"{source} has no credentials for {shown}: it has {has}"
         return None
     return check
+
+
+def _settle(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """The result of a coroutine that never waits (a docker config lookup without credential
+    helpers), without an event loop: load_config may run inside one (the service's reload)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    return True  # it waited on something (a helper): it is not this check's to judge
 
 
 def _tls(secrets: SecretStore, name: str) -> str | None:

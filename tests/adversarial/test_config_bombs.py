@@ -15,7 +15,7 @@ import pytest
 
 from imagebot.config import load_config
 from imagebot.config._limits import MAX_CONFIG_BYTES, MAX_NODES
-from tests.adversarial._bounded import run_bounded
+from tests.adversarial._bounded_cli import run_bounded
 
 REPO = textwrap.dedent("""\
     apiVersion: image.toolkit.fluxcd.io/v1
@@ -122,3 +122,14 @@ def test_a_fifo_among_the_policy_files_is_refused_not_waited_on(tmp_path: Path) 
     [error] = loaded.errors
     assert error.file.endswith("pipe.yaml") and "not a regular file" in error.message
     assert [r.key for r in loaded.config.repositories] == ["default/app"]
+
+
+@pytest.mark.parametrize("opener", ["[", "{a: "])
+def test_a_million_nested_flow_collections_are_refused_not_a_crash(tmp_path: Path, opener: str) -> None:
+    # libyaml's composer recurses in C: this 2 MB file overflowed its stack (exit -11, a segfault)
+    closer = "]" if opener == "[" else "}"
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("x: " + opener * 1_000_000 + "1" + closer * 1_000_000 + "\n")
+    result = run_bounded("validate", "-c", str(deep))
+    assert result.returncode == 1, (result.returncode, result.stderr[-500:])
+    assert f"error: {deep}: nested deeper than 100 levels" in result.stderr

@@ -11,7 +11,7 @@ import pytest
 
 from imagebot.config import SecretError, SecretStore
 from imagebot.config.secrets import MAX_SECRET_BYTES
-from tests.adversarial._bounded import run_bounded
+from tests.adversarial._bounded_cli import run_bounded
 
 
 def write_config(folder: Path) -> Path:

@@ -178,3 +178,24 @@ def test_automation_object_prints_as_flux_does() -> None:
     # Flux's AutomationObject is a NamespacedName: {{ .AutomationObject }} prints namespace/name
     text = render_message(CHANGES, AutomationObject("flux-system", "fleet"), template="by {{ AutomationObject }}")
     assert text == "by flux-system/fleet"
+
+
+def test_a_labelled_object_without_metadata_and_a_values_file_have_one_label() -> None:
+    from imagebot.update.changes import ObjectRef, object_label
+
+    # a kustomization.yaml without metadata: no trailing space; a Helm values file: ""
+    assert object_label(ObjectRef("kustomize.config.k8s.io/v1beta1", "Kustomization", "", "")) == "Kustomization"
+    assert object_label(ObjectRef("apps/v1", "Deployment", "apps", "web")) == "Deployment apps/web"
+    assert object_label(None) == ""
+
+
+def test_the_jinja2_equivalent_of_a_go_template_renders_what_flux_would() -> None:
+    go = ("Update by {{ .AutomationObject }}\n"
+          "{{ range .Changed.Changes }}- {{ .OldValue }} -> {{ .NewValue }}\n{{ end }}")
+    with pytest.raises(MessageTemplateError) as refused:
+        render_message(CHANGES, AutomationObject("flux-system", "fleet"), template=go)
+    jinja = str(refused.value).split("The Jinja2 equivalent is:\n", 1)[1]
+    text = render_message(CHANGES, AutomationObject("flux-system", "fleet"), template=jinja)
+    # Flux prints the NamespacedName as namespace/name, then each change
+    assert text.splitlines()[0] == "Update by flux-system/fleet"
+    assert text.splitlines()[1] == f"- {CHANGES[0].old} -> {CHANGES[0].new}"

@@ -3,8 +3,10 @@
 The pattern is unanchored Go/RE2 syntax. ``extract`` expands as Go's ``Regexp.Expand`` does:
 ``$1``, ``$name`` and ``${name}`` insert a group, ``$$`` is a ``$``; a name is the longest run of
 letters, digits and ``_`` (so ``$1x`` names a group ``1x``), a group that does not exist or did not
-take part expands to nothing, and a ``$`` that starts no name stays as it is. When several tags
-extract the same value the lexicographically smallest tag stands for it.
+take part expands to nothing, a name that several groups share expands to the first of them that
+took part, and a ``$`` that starts no name stays as it is. When several tags extract the same value
+the lexicographically smallest tag stands for it (Flux's tags come sorted descending, the last one
+holding a value wins).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from collections.abc import Iterable
 from imagebot.policy.errors import PolicyError
 from imagebot.policy.regex import GoRegexp
 
-# A compiled template: literal text, or the index of the group to insert.
-Template = tuple[str | int, ...]
+# A compiled template: literal text, or the indexes of the groups whose first participant is inserted.
+Template = tuple[str | tuple[int, ...], ...]
 
 
 def _name_end(template: str, i: int) -> int:
@@ -24,9 +26,9 @@ def _name_end(template: str, i: int) -> int:
     return i
 
 
-def compile_template(template: str, groups: int, group_names: dict[str, int]) -> Template:
+def compile_template(template: str, groups: int, group_names: dict[str, tuple[int, ...]]) -> Template:
     """Resolve an extract template against a pattern's groups, following Go's Regexp.Expand."""
-    parts: list[str | int] = []
+    parts: list[str | tuple[int, ...]] = []
     literal: list[str] = []
     i = 0
     while True:
@@ -48,21 +50,21 @@ def compile_template(template: str, groups: int, group_names: dict[str, int]) ->
             continue
         name = template[start:end]
         i = end + 1 if brace else end
-        index = _group_index(name, groups, group_names)
-        if index is not None:
+        indexes = _group_indexes(name, groups, group_names)
+        if indexes:
             parts.append("".join(literal))
             literal = []
-            parts.append(index)
+            parts.append(indexes)
     parts.append("".join(literal))
     return tuple(part for part in parts if part != "")
 
 
-def _group_index(name: str, groups: int, group_names: dict[str, int]) -> int | None:
+def _group_indexes(name: str, groups: int, group_names: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
     # Go reads a name as a number only if it is ASCII digits, without leading zeros, of at most 9 digits.
     if name.isascii() and name.isdigit() and (name == "0" or name[0] != "0") and len(name) <= 9:
         number = int(name)
-        return number if number <= groups else None
-    return group_names.get(name)
+        return (number,) if number <= groups else ()
+    return group_names.get(name, ())
 
 
 class TagFilter:
@@ -110,10 +112,12 @@ def _expand(template: Template, encoded: bytes, spans: list[tuple[int, int]]) ->
     for part in template:
         if part.__class__ is str:
             out.append(part)
-        else:
-            start, end = spans[part]
+            continue
+        for index in part:
+            start, end = spans[index]
             if start >= 0:
                 out.append(encoded[start:end].decode("utf-8", "surrogateescape"))
+                break
     return "".join(out)
 
 

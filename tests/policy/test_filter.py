@@ -1,5 +1,7 @@
 """filterTags: Flux's filter_test.go cases, Go's Regexp.Expand rules, and value-to-tag mapping."""
 
+import re
+
 import pytest
 
 from imagebot.policy import PolicyError, build_policy
@@ -126,3 +128,21 @@ def test_go_semantics_not_python():
     assert TagFilter(r"^\d+$").value("١٢") is None
     # $ is the end of the text: no match before a trailing newline.
     assert TagFilter(r"^a$").value("a\n") is None
+
+
+@pytest.mark.parametrize(("pattern", "extract", "words"), [
+    (r"^(\d+)", "$1_$1", "names group '1_'"),
+    (r"^(\d+)", "$2", "names group '2'"),
+    (r"^x", "$1", "it has no groups"),
+    (r"^(?P<ts>\d+)", "${stamp}", "names group 'stamp'"),
+    (r"^(?P<ts>\d+)", "$tsx", "write ${ts}x to put 'x' right after group 'ts'"),
+])
+def test_extract_naming_a_missing_group_is_an_error(pattern, extract, words):
+    # Flux expands such a group to nothing, so every tag would rank by the same value: refused instead.
+    with pytest.raises(PolicyError, match=re.escape(words)):
+        build_policy(numerical="asc", filter_pattern=pattern, filter_extract=extract)
+
+
+@pytest.mark.parametrize("extract", ["$$1", "cost: $", "${1", "${}", "v${1}_$1", "$0", "literal"])
+def test_extract_without_missing_groups_is_valid(extract):
+    build_policy(alphabetical="asc", filter_pattern=r"^(\d+)", filter_extract=extract)

@@ -100,9 +100,18 @@ class NumericalRule:
         best: float | None = None
         best_tag = ""
         asc = self.order == ASC
+        decimal = _DECIMAL
         for tag in values:
-            value = parse_number(tag)
-            if value is None:
+            # The common case (plain decimals, and tags that are no number at all) without a call.
+            if decimal(tag) is not None and "_" not in tag:
+                value = float(tag)
+                if value - value != 0.0:  # an overflow to infinity
+                    continue
+            elif "_" in tag or "0x" in tag or "0X" in tag:
+                value = parse_number(tag)
+                if value is None:
+                    continue
+            else:
                 continue
             if best is not None:
                 if value != best:

@@ -60,7 +60,10 @@ def parse_flux(tag: str) -> VersionKey | None:
     """
     if tag.count(".") < 2:
         return None
-    return parse_loose(tag)
+    m = _LOOSE(tag)  # parse_loose, inlined: this runs once per tag of a repository
+    if m is None:
+        return None
+    return _key(m[1], m[2], m[3], m[4])
 
 
 def parse_loose(tag: str) -> VersionKey | None:

@@ -54,6 +54,13 @@ def test_extract_naming_a_missing_group_in_a_file_exits_2(tmp_path):
     assert "names group 'ts_'" in result.stderr and "write ${ts}_" in result.stderr
 
 
+@pytest.mark.parametrize("pattern", [r"a\Cb", "(?P<é>a)", "(" * 1001 + "a" + ")" * 1001])
+def test_pattern_go_refuses_exits_2(pattern):
+    result = run("--alphabetical", "asc", "--filter-pattern", pattern)
+    assert result.returncode == 2
+    assert "is not a valid regular expression for Go, as Flux reads it" in result.stderr
+
+
 def test_explain_json(tmp_path):
     tags = tmp_path / "tags.txt"
     tags.write_text("main-1-10\nmain-2-30\nmain-3-20\nlatest\n")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -134,10 +135,18 @@ def test_expand():
     assert_agrees("expand.jsonl", disagreements)
 
 
-def _tags(case: dict) -> list[str]:
-    if "tags_from" in case:
-        return (FIXTURES / "tags" / f"{case['tags_from']}.txt").read_text().split()
-    return case["tags"]
+@cache
+def _select_cases() -> tuple[dict, ...]:
+    return tuple(rows("select.jsonl"))
+
+
+@cache
+def _corpus(image: str) -> tuple[str, ...]:
+    return tuple((FIXTURES / "tags" / f"{image}.txt").read_text().split())
+
+
+def _tags(case: dict) -> Sequence[str]:
+    return _corpus(case["tags_from"]) if "tags_from" in case else case["tags"]
 
 
 def _policy(case: dict):
@@ -175,7 +184,7 @@ def test_select():
     filterTags leaves a tie that Go's map order decides, any of Flux's possible answers agrees."""
     disagreements = []
     documented = 0
-    for case in rows("select.jsonl"):
+    for case in _select_cases():
         expected = _expected(case)
         documented += expected == "invalid" and "invalid" not in case["flux"]
         try:
@@ -192,5 +201,5 @@ def test_select():
 
 @pytest.mark.parametrize("image", sorted(SUMMARY["corpus_sha256"]))
 def test_real_tags_are_covered(image):
-    cases = [c for c in rows("select.jsonl") if c.get("tags_from") == image]
+    cases = [c for c in _select_cases() if c.get("tags_from") == image]
     assert {"semver", "alphabetical", "numerical"} <= {k for c in cases for k in c}

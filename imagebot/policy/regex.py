@@ -32,7 +32,7 @@ class GoRegexp:
         from re2 import _re2
 
         compiled = _re2.RE2(pattern.encode("utf-8", "surrogateescape"), _options())
-        shown = repr(pattern if len(pattern) <= _SHOWN else pattern[:_SHOWN] + "...")
+        shown = "'" + (pattern if len(pattern) <= _SHOWN else pattern[:_SHOWN] + "...") + "'"  # as written, not repr'd
         if not compiled.ok():
             reason = compiled.error()
             reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)

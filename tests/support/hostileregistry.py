@@ -55,6 +55,8 @@ AttackKind = Literal[
 
 USERNAME = "hostile-user"
 PASSWORD = "pa55-W0rd-never-shown"
+IDENTITY_TOKEN = "idt-refresh-0f-the-hostile-user"
+REGISTRY_TOKEN = "rgt-registry-token-never-shown"
 
 
 @dataclass
@@ -81,6 +83,7 @@ class HostileRegistry:
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # method, path, headers
     tokens: list[str] = field(default_factory=list)  # tokens the token server handed out
     answers: dict[str, list[Answer]] = field(default_factory=dict)
+    refresh_tokens: list[str] = field(default_factory=list)  # identity tokens sent to the token server
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -108,7 +111,8 @@ class HostileRegistry:
 
     def secrets_shown(self) -> list[str]:
         """Every credential form a leak would show."""
-        return [PASSWORD, self.auth(), self.auth().rstrip("="), f"{USERNAME}:{PASSWORD}", *self.tokens]
+        return [PASSWORD, self.auth(), self.auth().rstrip("="), f"{USERNAME}:{PASSWORD}", IDENTITY_TOKEN,
+                REGISTRY_TOKEN, *self.tokens]
 
     def start(self) -> HostileRegistry:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -300,17 +304,22 @@ def _handler(registry: HostileRegistry) -> type[BaseHTTPRequestHandler]:
                     self._json(401, {"errors": [{"code": "UNAUTHORIZED", "message": "token required"}]}, body,
                                {"WWW-Authenticate": challenge})
                     return False
+                with registry._lock:
+                    refresh = " ".join(registry.refresh_tokens)
                 self._json(401, {"errors": [{"code": "UNAUTHORIZED", "message":
                                              f"token {sent.removeprefix('Bearer ')} revoked for "
-                                             f"{USERNAME}:{PASSWORD}"}]}, body,
+                                             f"{USERNAME}:{PASSWORD} (refresh token {refresh})"}]}, body,
                            {"WWW-Authenticate": challenge + ',error="invalid_token"'})
                 return False
             return True
 
         def _token(self) -> None:
             token = "tok-" + base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+            length = int(self.headers.get("Content-Length") or 0)
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode(errors="replace")) if length else {}
             with registry._lock:
                 registry.tokens.append(token)
+                registry.refresh_tokens.extend(form.get("refresh_token", []))
             self._json(200, {"token": token, "expires_in": 300}, True)
 
         # ---- writing ----------------------------------------------------------------------

@@ -51,6 +51,7 @@ AttackKind = Literal[
     "redirect_loop",  # every request is redirected to itself
     "storm_500",  # 500 with Retry-After: 99999, always
     "bad_digest",  # tags list fine, HEAD of a manifest gives an invalid (secret-echoing) digest
+    "redirect_away",  # Basic auth; blobs redirect to `target` (another host), which must not get the credentials
 ]
 
 USERNAME = "hostile-user"
@@ -64,6 +65,7 @@ class Attack:
     kind: AttackKind = "none"
     tags: list[str] = field(default_factory=lambda: ["1.0.0", "1.2.0"])
     interval: float = 0.2  # seconds between drips
+    target: str = ""  # where "redirect_away" sends blob requests (http://HOST:PORT)
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Answer:
 
 @dataclass
 class HostileRegistry:
+    bind: str = "127.0.0.1"  # 127.0.0.2 makes a second, different host on loopback
     host: str = ""
     repositories: dict[str, Attack] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # method, path, headers
@@ -115,9 +118,9 @@ class HostileRegistry:
                 REGISTRY_TOKEN, *self.tokens]
 
     def start(self) -> HostileRegistry:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer((self.bind, 0), _handler(self))
         self._server.daemon_threads = True
-        self.host = f"127.0.0.1:{self._server.server_address[1]}"
+        self.host = f"{self.bind}:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name="hostile-registry",
                          daemon=True).start()
         return self
@@ -277,6 +280,14 @@ def _handler(registry: HostileRegistry) -> type[BaseHTTPRequestHandler]:
 
         def _blob(self, name: str, body: bool) -> None:
             attack = self._attack(name)
+            if attack is not None and attack.kind == "redirect_away":
+                if not self._authorized(attack, name, body):
+                    return None
+                self.send_response(307)
+                self.send_header("Location", attack.target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
             if attack is not None and attack.kind == "redirect_loop":
                 self.send_response(307)
                 self.send_header("Location", self.path)
@@ -297,6 +308,12 @@ def _handler(registry: HostileRegistry) -> type[BaseHTTPRequestHandler]:
                                              "message": f"bad credentials {sent} ({decoded}) {decoded}"}]},
                            body, {"WWW-Authenticate": 'Basic realm="hostile"'})
                 return False
+            if attack.kind == "redirect_away":
+                if sent != f"Basic {registry.auth()}":
+                    self._json(401, {"errors": [{"code": "UNAUTHORIZED", "message": "login"}]}, body,
+                               {"WWW-Authenticate": 'Basic realm="hostile"'})
+                    return False
+                return True
             if attack.kind == "bearer_echo":
                 challenge = (f'Bearer realm="http://{registry.host}/token",service="hostile",'
                              f'scope="repository:{name}:pull"')

@@ -25,6 +25,7 @@ from imagebot.registry.reference import DOCKER_HUB
 DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 _HUB_HOSTNAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _HELPER_TIMEOUT = 30.0
+MAX_CONFIG_BYTES = 1024 * 1024  # a docker config with hundreds of registries is a few KiB
 _TOKEN_USERNAME = "<token>"  # a helper's way of returning an identity (refresh) token
 _T = TypeVar("_T")
 
@@ -61,10 +62,15 @@ class DockerConfig:
 
     @classmethod
     def parse(cls, data: bytes, source: str) -> DockerConfig:
+        if len(data) > MAX_CONFIG_BYTES:
+            raise CredentialLookupError(f"{source} is larger than {MAX_CONFIG_BYTES // 1024} KiB, the limit for a "
+                                        "docker config")
         try:
             document = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CredentialLookupError(f"{source} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise CredentialLookupError(f"{source} is JSON nested too deeply to be a docker config") from None
         if not isinstance(document, dict):
             raise CredentialLookupError(f"{source} is not a JSON object")
         legacy = "auths" not in document and not {"credsStore", "credHelpers"} & document.keys()
@@ -104,7 +110,8 @@ def load_docker_config(directory: Path | None = None) -> DockerConfig | None:
         directory = Path(env) if env else Path.home() / ".docker"
     path = directory / "config.json"
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)  # a bigger one is refused by parse, unread
     except FileNotFoundError:
         return None
     except OSError as exc:

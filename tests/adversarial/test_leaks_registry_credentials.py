@@ -24,7 +24,9 @@ import httpx
 import pytest
 
 from tests.support.hostileregistry import (
+    IDENTITY_TOKEN,
     PASSWORD,
+    REGISTRY_TOKEN,
     ROOT,
     USERNAME,
     HostileRegistry,
@@ -37,7 +39,11 @@ NOTIFICATION = "notification.toolkit.fluxcd.io/v1beta3"
 
 
 def docker_config(registry: HostileRegistry, form: str) -> bytes:
-    entry = ({"auth": registry.auth()} if form == "auth" else {"username": USERNAME, "password": PASSWORD})
+    entry = {"auth": {"auth": registry.auth()},
+             "username/password": {"username": USERNAME, "password": PASSWORD},
+             # docker's OAuth2 refresh token: sent to the token server, which the registry then echoes
+             "identitytoken": {"username": USERNAME, "identitytoken": IDENTITY_TOKEN,
+                               "registrytoken": REGISTRY_TOKEN}}[form]
     return json.dumps({"auths": {registry.host: entry}}).encode()
 
 
@@ -47,13 +53,18 @@ def secrets_folder(root: Path, registry: HostileRegistry, form: str) -> Path:
     return root
 
 
-def assert_nothing_leaked(text: str, registry: HostileRegistry) -> None:
-    shown = [s for s in registry.secrets_shown() if s in text]
+def assert_nothing_leaked(text: str, registry: HostileRegistry, form: str = "auth") -> None:
+    given = registry.secrets_shown()
+    if form == "identitytoken":  # imagebot never held the password the server echoes: only the tokens count
+        given = [IDENTITY_TOKEN, REGISTRY_TOKEN, *registry.tokens]
+    shown = [s for s in given if s in text]
     assert not shown, f"credentials leaked: {shown}\n{text[-3000:]}"
 
 
-@pytest.mark.parametrize("form", ["auth", "username/password"])
-@pytest.mark.parametrize("attack", ["basic_echo", "bearer_echo"])
+@pytest.mark.parametrize(("attack", "form"), [
+    ("basic_echo", "auth"), ("basic_echo", "username/password"),
+    ("bearer_echo", "auth"), ("bearer_echo", "username/password"), ("bearer_echo", "identitytoken"),
+])
 @pytest.mark.parametrize("output", ["json", "text"])
 def test_scan_output_hides_echoed_credentials(tmp_path: Path, hostile_registry: HostileRegistry, attack: str,
                                              form: str, output: str) -> None:
@@ -67,7 +78,9 @@ def test_scan_output_hides_echoed_credentials(tmp_path: Path, hostile_registry: 
     assert result.returncode == 1, result.explain()
     # The registry really did echo them: the attack reached imagebot.
     assert any(r[2].get("Authorization") for r in hostile_registry.requests)
-    assert_nothing_leaked(result.output(), hostile_registry)
+    if form == "identitytoken":
+        assert hostile_registry.refresh_tokens == [IDENTITY_TOKEN]
+    assert_nothing_leaked(result.output(), hostile_registry, form)
     assert "401" in result.stdout and "UNAUTHORIZED" in result.stdout, result.explain()
     if output == "json":
         [repository] = json.loads(result.stdout)["repositories"]

@@ -138,3 +138,23 @@ def test_an_invalid_digest_fails_its_policy(tmp_path: Path,
     [policy] = json.loads(result.stdout)["policies"]
     assert policy["latest"] is None
     assert "invalid digest" in policy["error"], policy
+
+
+def test_a_redirect_to_another_host_does_not_carry_the_credentials(hostile_registry: HostileRegistry) -> None:
+    """Registries send blobs from a storage host (S3, a CDN): the registry's credentials stay behind."""
+    storage = HostileRegistry(bind="127.0.0.2").start()
+    try:
+        storage.add("team/app")
+        image = hostile_registry.add("team/app", "redirect_away", target=f"http://{storage.host}")
+
+        async def created() -> object:
+            async with RegistryClient() as client:
+                options = AccessOptions(insecure=True, timeout=30, credentials_config=hostile_registry.docker_config())
+                return await client.created(ImageReference.parse(image), "1.0.0", options)
+
+        assert asyncio.run(created()) is not None  # the blob was read from the storage host
+        blob_requests = [r for r in storage.requests if "/blobs/" in r[1]]
+        assert blob_requests and all("Authorization" not in r[2] for r in blob_requests), blob_requests
+        assert any(r[2].get("Authorization") for r in hostile_registry.requests if "/blobs/" in r[1])
+    finally:
+        storage.close()

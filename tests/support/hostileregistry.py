@@ -51,10 +51,13 @@ AttackKind = Literal[
     "redirect_loop",  # every request is redirected to itself
     "storm_500",  # 500 with Retry-After: 99999, always
     "bad_digest",  # tags list fine, HEAD of a manifest gives an invalid (secret-echoing) digest
+    "redirect_away",  # Basic auth; blobs redirect to `target` (another host), which must not get the credentials
 ]
 
 USERNAME = "hostile-user"
 PASSWORD = "pa55-W0rd-never-shown"
+IDENTITY_TOKEN = "idt-refresh-0f-the-hostile-user"
+REGISTRY_TOKEN = "rgt-registry-token-never-shown"
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Attack:
     kind: AttackKind = "none"
     tags: list[str] = field(default_factory=lambda: ["1.0.0", "1.2.0"])
     interval: float = 0.2  # seconds between drips
+    target: str = ""  # where "redirect_away" sends blob requests (http://HOST:PORT)
 
 
 @dataclass
@@ -76,11 +80,13 @@ class Answer:
 
 @dataclass
 class HostileRegistry:
+    bind: str = "127.0.0.1"  # 127.0.0.2 makes a second, different host on loopback
     host: str = ""
     repositories: dict[str, Attack] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # method, path, headers
     tokens: list[str] = field(default_factory=list)  # tokens the token server handed out
     answers: dict[str, list[Answer]] = field(default_factory=dict)
+    refresh_tokens: list[str] = field(default_factory=list)  # identity tokens sent to the token server
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -108,12 +114,13 @@ class HostileRegistry:
 
     def secrets_shown(self) -> list[str]:
         """Every credential form a leak would show."""
-        return [PASSWORD, self.auth(), self.auth().rstrip("="), f"{USERNAME}:{PASSWORD}", *self.tokens]
+        return [PASSWORD, self.auth(), self.auth().rstrip("="), f"{USERNAME}:{PASSWORD}", IDENTITY_TOKEN,
+                REGISTRY_TOKEN, *self.tokens]
 
     def start(self) -> HostileRegistry:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer((self.bind, 0), _handler(self))
         self._server.daemon_threads = True
-        self.host = f"127.0.0.1:{self._server.server_address[1]}"
+        self.host = f"{self.bind}:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name="hostile-registry",
                          daemon=True).start()
         return self
@@ -273,6 +280,14 @@ def _handler(registry: HostileRegistry) -> type[BaseHTTPRequestHandler]:
 
         def _blob(self, name: str, body: bool) -> None:
             attack = self._attack(name)
+            if attack is not None and attack.kind == "redirect_away":
+                if not self._authorized(attack, name, body):
+                    return None
+                self.send_response(307)
+                self.send_header("Location", attack.target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
             if attack is not None and attack.kind == "redirect_loop":
                 self.send_response(307)
                 self.send_header("Location", self.path)
@@ -293,6 +308,12 @@ def _handler(registry: HostileRegistry) -> type[BaseHTTPRequestHandler]:
                                              "message": f"bad credentials {sent} ({decoded}) {decoded}"}]},
                            body, {"WWW-Authenticate": 'Basic realm="hostile"'})
                 return False
+            if attack.kind == "redirect_away":
+                if sent != f"Basic {registry.auth()}":
+                    self._json(401, {"errors": [{"code": "UNAUTHORIZED", "message": "login"}]}, body,
+                               {"WWW-Authenticate": 'Basic realm="hostile"'})
+                    return False
+                return True
             if attack.kind == "bearer_echo":
                 challenge = (f'Bearer realm="http://{registry.host}/token",service="hostile",'
                              f'scope="repository:{name}:pull"')
@@ -300,17 +321,22 @@ def _handler(registry: HostileRegistry) -> type[BaseHTTPRequestHandler]:
                     self._json(401, {"errors": [{"code": "UNAUTHORIZED", "message": "token required"}]}, body,
                                {"WWW-Authenticate": challenge})
                     return False
+                with registry._lock:
+                    refresh = " ".join(registry.refresh_tokens)
                 self._json(401, {"errors": [{"code": "UNAUTHORIZED", "message":
                                              f"token {sent.removeprefix('Bearer ')} revoked for "
-                                             f"{USERNAME}:{PASSWORD}"}]}, body,
+                                             f"{USERNAME}:{PASSWORD} (refresh token {refresh})"}]}, body,
                            {"WWW-Authenticate": challenge + ',error="invalid_token"'})
                 return False
             return True
 
         def _token(self) -> None:
             token = "tok-" + base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+            length = int(self.headers.get("Content-Length") or 0)
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode(errors="replace")) if length else {}
             with registry._lock:
                 registry.tokens.append(token)
+                registry.refresh_tokens.extend(form.get("refresh_token", []))
             self._json(200, {"token": token, "expires_in": 300}, True)
 
         # ---- writing ----------------------------------------------------------------------

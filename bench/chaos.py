@@ -170,7 +170,10 @@ class Chaos:
         log = git("log", "--format=%H %an", f"refs/heads/{self.remote.branch}", cwd=self.remote.path).splitlines()
         commits = [line.split()[0] for line in log if line.endswith(" imagebot")]
         report.commits = len(commits)
-        history = {d["commit"] for d in self.ws.history() if d["commit"]}
+        listed = self.ws.imagebot("history", "--output", "json", "--limit", "1000000",  # all, not the last 50
+                                  "--state-dir", str(self.ws.state))
+        assert listed.returncode == 0, listed.stderr
+        history = {d["commit"] for d in json.loads(listed.stdout) if d["commit"]}
         report.recorded = len(history & set(commits))
         report.lost_records = [c for c in commits if c not in history]
         sent = collections.Counter(r.json().get("metadata", {}).get("commit") for r in self.receiver.requests

@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from imagebot.redact import install_redaction, scrub
+
 # LogRecord attributes that are not fields of ours
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -26,7 +28,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # The whole line, fields and tracebacks included: a secret may sit in any of them.
+        return scrub(json.dumps(entry, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -34,12 +37,10 @@ class TextFormatter(logging.Formatter):
         when = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
         extra = " ".join(f"{k}={v}" for k, v in _fields(record).items() if v is not None)
         line = f"{when} {record.levelname.lower():7} {record.name}: {record.getMessage()}"
-        return f"{line} {extra}" if extra else line
+        return scrub(f"{line} {extra}" if extra else line)
 
 
 def setup_logging(fmt: str = "text", level: str = "info") -> None:
-    from imagebot.redact import install_redaction
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from imagebot.config import Config, ImagePolicy, ImageRepository, SecretError, SecretStore
+from imagebot.failures import FailureKind
+from imagebot.grammar import is_tag
 from imagebot.policy import PolicyError
 
 if TYPE_CHECKING:
@@ -40,7 +42,8 @@ class RepositoryResult:
     tags: int  # after the exclusionList
     error: str | None = None
     suspended: bool = False
-    error_kind: str | None = None  # "auth", "rate_limit", "registry", "config" (a secret)
+    error_kind: FailureKind | None = None  # AUTH, RATE_LIMIT, REGISTRY, CONFIG (a secret)
+    invalid_tags: int = 0  # tags the registry listed that are not valid OCI tags, dropped
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class ScanReport:
         return {
             "repositories": [
                 {"namespace": r.repository.metadata.namespace, "name": r.repository.metadata.name,
-                 "image": r.repository.spec.image, "tags": r.tags, "error": r.error, "suspended": r.suspended}
+                 "image": r.repository.spec.image, "tags": r.tags, "error": r.error, "suspended": r.suspended,
+                 "invalidTags": r.invalid_tags}
                 for r in self.repositories
             ],
             "policies": [
@@ -111,8 +115,9 @@ class _Listing:
     options: AccessOptions | None
     tags: list[str] | None = None
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: FailureKind | None = None
     suspended: bool = False  # the tags are the last scan's, read from the store
+    invalid: int = 0  # tags dropped for not being valid OCI tags
     kept: dict[tuple[str, ...], list[str]] = field(default_factory=dict)  # tags left per exclusionList
 
 
@@ -158,12 +163,15 @@ class Scanner:
             ref = ImageReference.parse(repo.spec.image)
             if repo.spec.suspend:  # policies use what the last scan stored
                 stored = self.store.tags(str(ref))
-                plan.append((repo, _Listing(ref, None, tags=stored.tags if stored else None, suspended=True)))
+                listing = _Listing(ref, None, suspended=True)
+                if stored:
+                    listing.tags, listing.invalid = _valid_tags(stored.tags)
+                plan.append((repo, listing))
                 continue
             try:
                 options = access_options(repo, self.secrets)
             except SecretError as err:
-                plan.append((repo, _Listing(ref, None, error=str(err), error_kind="config")))
+                plan.append((repo, _Listing(ref, None, error=str(err), error_kind=FailureKind.CONFIG)))
                 continue
             # one listing per (repository, access) however many ImageRepositories name it
             plan.append((repo, listings.setdefault((str(ref), options), _Listing(ref, options))))
@@ -174,12 +182,19 @@ class Scanner:
             nonlocal done
             try:
                 assert listing.options is not None
-                listing.tags = await client.list_tags(listing.ref, listing.options)
+                listing.tags, listing.invalid = _valid_tags(await client.list_tags(listing.ref, listing.options))
+                if listing.invalid:
+                    # Never selected, never stored: a tag that cannot be written would win and then be
+                    # refused at write time, keeping every valid update from landing.
+                    log.warning("%s: the registry listed %d invalid tag%s (not OCI tag grammar); dropped them",
+                                listing.ref, listing.invalid, "" if listing.invalid == 1 else "s",
+                                extra={"repository": str(listing.ref), "invalid_tags": listing.invalid})
                 self.store.save_tags(str(listing.ref), listing.tags)
             except Exception as err:  # every registry failure becomes this repository's error
                 listing.error = str(err) or type(err).__name__
                 listing.error_kind = _failure_kind(err)
-                if listing.error_kind != "rate_limit":  # the client logs a rate-limited host once, not per repository
+                # the client logs a rate-limited host once, not per repository
+                if listing.error_kind != FailureKind.RATE_LIMIT:
                     log.warning("scan failed", extra={"repository": str(listing.ref), "error": listing.error})
             done += 1
             if progress:
@@ -202,10 +217,11 @@ class Scanner:
             except PolicyError as err:
                 tags_by_repo[repo.key] = None
                 report.repositories.append(RepositoryResult(repo, image, 0, f"spec.exclusionList: {err}",
-                                                            error_kind="config", suspended=suspended))
+                                                            error_kind=FailureKind.CONFIG, suspended=suspended))
                 continue
             tags_by_repo[repo.key] = (listing, kept) if listing.tags is not None else None
-            report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended))
+            report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended,
+                                                        invalid_tags=listing.invalid))
 
         policies = [p for p in self.config.policies if p.repository_key in tags_by_repo]
         results = await asyncio.gather(*(self._select(client, p, tags_by_repo) for p in policies))
@@ -248,14 +264,20 @@ class Scanner:
         return PolicyResult(policy, latest, changed=changed)
 
 
-def _failure_kind(err: Exception) -> str:
+def _failure_kind(err: Exception) -> FailureKind:
     from imagebot.registry import AuthError, RateLimited
 
     if isinstance(err, AuthError):
-        return "auth"
+        return FailureKind.AUTH
     if isinstance(err, RateLimited):
-        return "rate_limit"
-    return "registry"
+        return FailureKind.RATE_LIMIT
+    return FailureKind.REGISTRY
+
+
+def _valid_tags(tags: list[str]) -> tuple[list[str], int]:
+    """The tags that follow the OCI tag grammar, and how many did not."""
+    valid = [tag for tag in tags if is_tag(tag)]
+    return valid, len(tags) - len(valid)
 
 
 def _kept(listing: _Listing, exclusions: tuple[str, ...]) -> list[str]:

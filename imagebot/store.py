@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger("imagebot.store")
 
@@ -53,6 +56,21 @@ CREATE TABLE IF NOT EXISTS deliveries (
     pull_request_url TEXT,
     changes TEXT NOT NULL            -- JSON list of {file, object, old, new, setter}
 );
+-- A push about to happen, written before it: a kill between the push and its record leaves this row,
+-- and the next run asks the remote whether the commit landed (then records and notifies it) or not.
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    automation TEXT NOT NULL,
+    repository_url TEXT NOT NULL,
+    ref TEXT NOT NULL,               -- what is pushed to: a branch, or a refspec's destination
+    commit_sha TEXT NOT NULL,
+    changes TEXT NOT NULL,
+    state TEXT NOT NULL,             -- pushing -> recorded -> sending -> notified, or abandoned (never landed)
+    owner TEXT NOT NULL,             -- host:pid of the process that moved it last: alive means busy
+    delivery_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS intents_by_state ON intents(automation, state);
 """
 
 
@@ -85,6 +103,46 @@ class Delivery:
     id: int | None = None
 
 
+IntentState = Literal["pushing", "recorded", "sending", "notified", "abandoned"]
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A push imagebot set out to make: `commit` to `ref` of `repository_url`, with its changes."""
+
+    id: int
+    at: float
+    automation: str
+    repository_url: str
+    ref: str
+    commit: str
+    changes: list[dict[str, Any]]
+    state: IntentState
+    owner: str
+    delivery_id: int | None
+
+    @property
+    def owner_alive(self) -> bool:
+        """Whether the process that last moved this intent still runs (on this host; elsewhere: assumed)."""
+        host, _, pid = self.owner.rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit():
+            return True
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    @property
+    def mine(self) -> bool:
+        return self.owner == _OWNER
+
+
+_OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
 def tag_revision(tags: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(tags)).encode()).hexdigest()[:16]
 
@@ -96,6 +154,7 @@ class Store:
         self.path = state_dir / "state.db"
         state_dir.mkdir(parents=True, exist_ok=True)
         self._db = self._open()
+        self._lock = threading.Lock()  # one transaction at a time on the shared connection
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -202,6 +261,10 @@ class Store:
     # --- deliveries -------------------------------------------------------------------------
 
     def record_delivery(self, delivery: Delivery) -> int:
+        with self._lock:
+            return self._insert_delivery(delivery)
+
+    def _insert_delivery(self, delivery: Delivery) -> int:
         cur = self._db.execute(
             "INSERT INTO deliveries(at, automation, repository_url, commit_sha, branch, pull_request_url, changes) "
             "VALUES (?,?,?,?,?,?,?)",
@@ -219,3 +282,73 @@ class Store:
             params = (automation,)
         rows = self._db.execute(query + " ORDER BY at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
         return [Delivery(r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), id=r[0]) for r in rows]
+
+    # --- push intents -----------------------------------------------------------------------
+
+    def intend_push(self, automation: str, repository_url: str, ref: str, commit: str,
+                    changes: list[dict[str, Any]], at: float | None = None) -> int:
+        """Write down a push before making it; its id. Durable before the push starts (WAL, one statement)."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO intents(at, automation, repository_url, ref, commit_sha, changes, state, owner) "
+                "VALUES (?,?,?,?,?,?,'pushing',?)",
+                (time.time() if at is None else at, automation, repository_url, ref, commit, json.dumps(changes),
+                 _OWNER),
+            )
+        return int(cur.lastrowid or 0)
+
+    def abandon_intent(self, intent: int) -> None:
+        """The push did not land (it was refused, or the remote does not have the commit)."""
+        with self._lock:
+            self._db.execute("UPDATE intents SET state='abandoned', owner=? WHERE id=? AND state='pushing'",
+                             (_OWNER, intent))
+
+    def complete_intent(self, intent: int, delivery: Delivery) -> int | None:
+        """Record the delivery of a push that landed, once: the delivery's id, or None when another run
+        (or an earlier call) recorded it already. Whoever gets the id owes the notification."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute(
+                    "UPDATE intents SET state='recorded', owner=? WHERE id=? AND state IN ('pushing', 'abandoned')",
+                    (_OWNER, intent))
+                if cur.rowcount != 1:
+                    self._db.execute("ROLLBACK")
+                    return None
+                delivery_id = self._insert_delivery(delivery)
+                self._db.execute("UPDATE intents SET delivery_id=? WHERE id=?", (delivery_id, intent))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return delivery_id
+
+    def claim_notification(self, intent: int) -> bool:
+        """Take over the notification of a recorded intent whose owner died; False if someone has it."""
+        with self._lock:
+            cur = self._db.execute("UPDATE intents SET owner=? WHERE id=? AND state='recorded' AND owner!=?",
+                                   (_OWNER, intent, _OWNER))
+        return cur.rowcount == 1
+
+    def intent_sending(self, intent: int) -> None:
+        """Its notification is handed to the notifiers: from here on, a kill may or may not have let it out."""
+        with self._lock:
+            self._db.execute("UPDATE intents SET state='sending' WHERE id=? AND state='recorded'", (intent,))
+
+    def intent_notified(self, intent: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE intents SET state='notified' WHERE id=? AND state IN ('recorded', 'sending')",
+                             (intent,))
+
+    def intents(self, automation: str | None = None, states: Sequence[IntentState] = ("pushing", "recorded"),
+                limit: int = 100) -> list[Intent]:
+        """Intents in `states`, oldest first."""
+        marks = ",".join("?" * len(states))
+        query = ("SELECT id, at, automation, repository_url, ref, commit_sha, changes, state, owner, delivery_id "
+                 f"FROM intents WHERE state IN ({marks})")
+        params: list[Any] = list(states)
+        if automation is not None:
+            query += " AND automation=?"
+            params.append(automation)
+        rows = self._db.execute(query + " ORDER BY id LIMIT ?", (*params, limit)).fetchall()
+        return [Intent(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9]) for r in rows]

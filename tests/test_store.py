@@ -43,3 +43,30 @@ def test_deliveries_newest_first(tmp_path: Path) -> None:
         got = store.deliveries("apps/fleet", limit=2)
         assert [d.commit for d in got] == ["c2", "c1"]
         assert got[0].changes == [{"file": "a.yaml", "old": "1", "new": "2"}]
+
+
+def test_an_intent_is_recorded_once_and_its_notification_owed_once(tmp_path: Path) -> None:
+    changes = [{"file": "a.yaml", "object": None, "old": "r:1", "new": "r:2", "setter": "ns:app"}]
+    with Store(tmp_path) as store:
+        intent = store.intend_push("ns/auto", "file:///remote.git", "main", "c" * 40, changes)
+        [pending] = store.intents("ns/auto")
+        assert (pending.state, pending.commit, pending.ref, pending.changes) == ("pushing", "c" * 40, "main", changes)
+        assert pending.mine and pending.owner_alive
+
+        delivery = Delivery(1.0, "ns/auto", "file:///remote.git", "c" * 40, "main", None, changes)
+        first = store.complete_intent(intent, delivery)
+        again = store.complete_intent(intent, delivery)  # a second run that also found the commit
+
+        assert first is not None and again is None
+        assert [d.commit for d in store.deliveries("ns/auto")] == ["c" * 40]
+        assert store.claim_notification(intent) is False, "the recording process owns the notification"
+        store.intent_notified(intent)
+        assert store.intents("ns/auto") == []
+        assert [i.state for i in store.intents("ns/auto", states=("notified",))] == ["notified"]
+
+
+def test_an_abandoned_intent_records_nothing(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        intent = store.intend_push("ns/auto", "file:///remote.git", "main", "d" * 40, [])
+        store.abandon_intent(intent)
+        assert store.intents("ns/auto") == [] and store.deliveries() == []

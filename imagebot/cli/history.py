@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,16 +15,26 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("history", help="list recorded deliveries (commits and pull requests)")
     add_state_option(parser)
     parser.add_argument("--automation", default=None, metavar="NS/NAME", help="only this automation")
-    parser.add_argument("--limit", type=int, default=50)
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--limit", type=int, default=50, metavar="N", help="at most N deliveries, newest first "
+                        "(default 50)")
+    parser.add_argument("--output", choices=("text", "json"), default="text",
+                        help="text for people (default) or json for scripts")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from imagebot.store import Store
 
-    with Store(state_dir(args)) as store:
-        deliveries = store.deliveries(args.automation, limit=args.limit)
+    # A reader never creates state: a mistyped --state-dir must not look like an empty history.
+    folder = state_dir(args)
+    if not folder.is_dir():
+        print(f"imagebot history: state folder {folder} does not exist (scan, plan and run create it)",
+              file=sys.stderr)
+        return 1
+    deliveries = []
+    if (folder / "state.db").is_file():  # an existing folder without a database holds no deliveries yet
+        with Store(folder) as store:
+            deliveries = store.deliveries(args.automation, limit=args.limit)
     if args.output == "json":
         print(json.dumps([{
             "id": d.id, "time": datetime.fromtimestamp(d.at, UTC).isoformat(), "automation": d.automation,

@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from imagebot.store import Store
     from imagebot.update import unified_diff
 
+    if args.repo is not None and not args.repo.is_dir():
+        what = "is not a folder" if args.repo.exists() else "does not exist"
+        print(f"imagebot plan: --repo {args.repo} {what}", file=sys.stderr)
+        return 1
     config = load_or_report(args)
     if config is None:
         return 1
@@ -95,10 +99,11 @@ def _plan_checkout(config: Any, automation: Any, report: Any, secrets: Any,
     """The plan against a (locked) checkout of the automation's GitRepository."""
     from imagebot.cycle import AutomationError, git_source
     from imagebot.delivery.git import Checkout, GitError
+    from imagebot.failures import FailureKind
 
     try:
         with Checkout.locked(cache, git_source(config, automation, secrets)) as checkout:
             return _plan(config, automation, report, checkout.workdir)
     except GitError as err:
-        raise AutomationError("git", str(err)) from None
+        raise AutomationError(FailureKind.GIT, str(err)) from None
 

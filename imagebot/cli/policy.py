@@ -25,7 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "goes to stderr (exit 1); an invalid policy exits 2.",
     )
     kind = parser.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--semver", metavar="RANGE", help="a Masterminds semver range, e.g. '>=1.0.0 <2'")
+    kind.add_argument(
+        "--semver", metavar="RANGE",
+        help="a Masterminds semver range, e.g. '>=1.0.0 <2'; as in Flux 2.7+, a tag with two dots is a version",
+    )
     kind.add_argument("--alphabetical", choices=("asc", "desc"), help="byte-wise order; asc picks the greatest")
     kind.add_argument("--numerical", choices=("asc", "desc"), help="tags as numbers; asc picks the greatest")
     kind.add_argument(
@@ -33,15 +36,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="take the ImagePolicy (and its ImageRepository's exclusionList) from policy files",
     )
     parser.add_argument("--policy", metavar="[NAMESPACE/]NAME", help="with -f: which ImagePolicy, if several")
-    parser.add_argument("--loose", action="store_true", help="semver: also read 16, 3.19, 22.04 as versions")
-    parser.add_argument("--filter-pattern", metavar="RE", help="keep tags this RE2 pattern matches (unanchored)")
-    parser.add_argument("--filter-extract", metavar="EXPR", help="rank by this expansion, e.g. '$ts' or '${1}'")
+    parser.add_argument("--loose", action="store_true", help="semver: also read 16, 3.19, v16 as versions")
+    parser.add_argument(
+        "--filter-pattern", metavar="RE", help="keep tags this Go regexp (RE2 syntax) matches (unanchored)"
+    )
+    parser.add_argument(
+        "--filter-extract", metavar="EXPR",
+        help="rank by this expansion of the pattern's groups, e.g. '$ts' or '${1}'; naming a missing group exits 2",
+    )
     parser.add_argument(
         "--exclude", action="append", default=[], metavar="RE", help="drop tags matching RE (repeatable)"
     )
     parser.add_argument("--tags-file", type=Path, metavar="FILE", help="read tags from FILE instead of stdin")
     parser.add_argument("--explain", action="store_true", help="list every tag with what happened to it")
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--output", choices=("text", "json"), default="text",
+                        help="text for people (default) or json for scripts")
     parser.set_defaults(handler=_eval)
 
 

@@ -52,8 +52,10 @@ def register(subparsers: Any) -> None:
                         "the default), or every page and its JSON too (all; needs a token)")
     parser.add_argument("--output", choices=("text", "json"), default="text",
                         help="with --once: what the cycle did, as text or as one JSON document")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="one log line per event, as text (default) or JSON")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
+                        help="the least severe events logged (default info)")
     parser.set_defaults(handler=run)
 
 
@@ -89,7 +91,7 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    return serve(options, listen, health_listen, ui)
+    return serve(options, listen, health_listen, ui=ui)
 
 
 def ui_settings(args: argparse.Namespace) -> UiSettings:
@@ -152,8 +154,8 @@ def run_once(args: argparse.Namespace) -> int:
                 for event in scan_events(report):
                     dispatcher.dispatch(event)
             outcomes = await run_automations(config, report, secrets, store, folder, dispatcher=dispatcher)
-        if dispatcher is not None:
-            await dispatcher.drain(timeout=30)
+            if dispatcher is not None:  # with the store open: a finished send marks its delivery notified
+                await dispatcher.drain(timeout=30)
         return CycleResult(report, outcomes)
 
     result = asyncio.run(cycle())
@@ -166,13 +168,15 @@ def run_once(args: argparse.Namespace) -> int:
 
 def cycle_json(result: CycleResult) -> dict[str, Any]:
     """The scan's JSON (as `imagebot scan --output json`) plus what each automation did."""
+    from imagebot.update.changes import object_label
+
     document = result.report.to_json()
     document["automations"] = [
         {
             "namespace": o.automation.metadata.namespace, "name": o.automation.metadata.name, "status": o.status,
             "repository": o.repository_url, "commit": o.commit, "branch": o.branch,
             "pullRequest": o.pull_request_url, "error": o.error,
-            "changes": [{"file": c.file, "object": str(c.object) if c.object else None, "old": c.old_value,
+            "changes": [{"file": c.file, "object": object_label(c.object), "old": c.old_value,
                          "new": c.new_value, "setter": c.setter} for c in (o.result.changes if o.result else [])]
             if o.status == "committed" else [],
             "notes": [str(n) for n in o.notes],
@@ -195,7 +199,7 @@ def print_cycle(result: CycleResult) -> None:
     for outcome in result.outcomes:
         name = f"ImageUpdateAutomation {outcome.automation.key}"
         for note in outcome.notes:
-            print(f"{name}: note: {note}")
+            print(f"{name}: {note}")  # a Note names its own level (warning, error)
         if outcome.status == "failed" and outcome.commit and outcome.pushed:
             print(f"{name}: pushed {outcome.commit[:12]} to {outcome.branch}, then failed: {outcome.error}")
         elif outcome.status == "failed":

@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
     add_config_options(parser)
     add_state_option(parser)
     add_registry_options(parser)
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--output", choices=("text", "json"), default="text",
+                        help="text for people (default) or json for scripts")
     parser.set_defaults(handler=run)
 
 

@@ -10,7 +10,7 @@ _EPILOG = """\
 Markers are Flux's: a comment `# {"$imagepolicy": "NS:NAME"}` after a value (or directly above a
 sequence item) gets IMAGE:TAG[@DIGEST]; "NS:NAME:tag", ":name" and ":digest" get that part only.
 Only the bytes of the replaced values change. Exit status: 0 done (with or without changes),
-1 a value was refused or a file could not be updated, 2 bad usage.
+1 a value was refused, a file could not be updated, or a policy given matched no marker, 2 bad usage.
 """
 
 
@@ -73,4 +73,20 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"imagebot set: markers for other policies left alone: {', '.join(unknown)}", file=sys.stderr
         )
-    return 0 if result.ok else 1
+    # An argument that no marker names would change nothing: in a pipeline that is a silent no-op.
+    unmatched = [policy for policy in values if policy not in result.marked]
+    for policy in unmatched:
+        print(f"imagebot set: no marker under {args.path} names {policy}{_known(policy, result.marked)}",
+              file=sys.stderr)
+    return 0 if result.ok and not unmatched else 1
+
+
+def _known(policy: str, marked: set[str]) -> str:
+    """The policies that markers do name, the closest to `policy` first."""
+    import difflib
+
+    if not marked:
+        return ": there are no $imagepolicy markers there"
+    ranked = sorted(marked, key=lambda m: (-difflib.SequenceMatcher(None, policy, m).ratio(), m))
+    shown = ", ".join(ranked[:10]) + (f", ... ({len(ranked)} in all)" if len(ranked) > 10 else "")
+    return f": markers there name {shown}"

@@ -1,8 +1,10 @@
 """Flux's objects as pydantic models, with Flux's field names and defaults.
 
-Only the fields imagebot acts on are modelled; other fields a Flux user has (serviceAccountName,
-accessFrom, ...) are accepted and ignored so that existing YAML loads unchanged. Our extensions are
-marked `extension` in their field description.
+Only the fields imagebot acts on are modelled. Every document is first checked against Flux's own
+schema (imagebot.config.schema), which knows every field: a misspelt one is an error there, and the
+other Flux fields (serviceAccountName, accessFrom, ...) reach these models and are ignored, so that
+existing YAML loads unchanged. Our extensions are marked `extension` in their field description and
+added to the schema explicitly.
 """
 
 from __future__ import annotations

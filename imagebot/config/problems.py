@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+Level = Literal["error", "note"]
 
 
 @dataclass(frozen=True)
@@ -13,7 +15,7 @@ class Problem:
     object: str | None  # "ImagePolicy default/app"
     field: str | None  # "spec.policy.semver.range"
     message: str
-    level: Literal["error", "note"] = "error"
+    level: Level = "error"
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "")
@@ -32,3 +34,10 @@ class ConfigError(Exception):
         self.problems = problems
         errors = [p for p in problems if p.level == "error"]
         super().__init__("\n".join(str(p) for p in errors) or "invalid configuration")
+
+
+def object_problem(obj: Any, fieldname: str | None, message: str, level: Level = "error") -> Problem:
+    """A problem of a loaded object (a FluxObject), at the file and line it was read from."""
+    origin = obj.origin
+    return Problem(origin.file if origin else "?", origin.line if origin else None, obj.describe(), fieldname,
+                   message, level)

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imagebot.config import Config, ImageUpdateAutomation, SecretStore
-from imagebot.cycle.events import outcome_event
+from imagebot.cycle.events import outcome_event, recovered_event
 from imagebot.cycle.outcome import AutomationError, AutomationOutcome, failed
 from imagebot.cycle.pulls import open_pull_request, pull_request_pending
+from imagebot.cycle.recover import change_dicts, reconcile
 from imagebot.cycle.sources import (
     apply_policies,
     change_records,
@@ -20,9 +21,10 @@ from imagebot.cycle.sources import (
     policy_values,
     signing,
 )
+from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
-    from imagebot.notify import Dispatcher
+    from imagebot.notify import Dispatcher, Event
     from imagebot.scan import ScanReport
     from imagebot.store import Store
     from imagebot.update import UpdateResult
@@ -31,9 +33,10 @@ log = logging.getLogger("imagebot.cycle")
 
 
 def deliver_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,
-                       secrets: SecretStore, state_dir: Path) -> AutomationOutcome:
-    """Blocking: check out, apply the policies' values, commit and push. No pull request here."""
-    from imagebot.delivery.git import Author, Checkout, GitError, deliver
+                       secrets: SecretStore, state_dir: Path, store: Store | None = None) -> AutomationOutcome:
+    """Blocking: check out, settle what a killed run left (with `store`), apply the policies' values,
+    commit and push, writing the push down before making it. No pull request here."""
+    from imagebot.delivery.git import Author, Checkout, GitError, PushRejected, deliver
     from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_message
 
     spec = automation.spec
@@ -63,23 +66,37 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
             return render_message(change_records(result), AutomationObject(namespace, automation.metadata.name),
                                   template=commit.message_template, values=commit.message_template_values)
 
+        def before_push(commit: str, ref: str, result: UpdateResult) -> None:
+            if store is None:
+                return
+            if outcome.intent is not None:  # a retry: the previous commit was refused, it never landed
+                store.abandon_intent(outcome.intent)
+            outcome.intent = store.intend_push(automation.key, source.display_url, ref, commit,
+                                               change_dicts(result))
+
         options = [f"{k}={v}" if v else k for k, v in (push.options if push else {}).items()]
         with Checkout.locked(state_dir / "git", source) as checkout:
+            if store is not None:
+                outcome.recovered = reconcile(store, checkout, automation.key)
             delivered = deliver(
                 checkout, apply=apply, message=message, author=author, signing=signing(automation, secrets),
                 push_branch=push.branch if push else None, refspec=push.refspec if push else None,
-                push_options=options,
+                push_options=options, before_push=before_push,
             )
-    except AutomationError as err:
+    except (AutomationError, GitError) as err:  # GitError: PushRejected is of kind "push"
+        if isinstance(err, PushRejected) and store is not None and outcome.intent is not None:
+            store.abandon_intent(outcome.intent)  # refused: certainly not on the remote
+        if not isinstance(err, PushRejected):
+            outcome.intent = None  # it may have landed (a timeout, a failed extra refspec): the next run asks
         return failed(outcome, err.kind, str(err))
     except MessageTemplateError as err:
-        return failed(outcome, "config", str(err))
-    except GitError as err:
-        return failed(outcome, "git", str(err))
+        return failed(outcome, FailureKind.CONFIG, str(err))
     except (OSError, ValueError, LookupError) as err:  # secrets, unreadable files, bad values
-        return failed(outcome, "config", str(err))
+        return failed(outcome, FailureKind.CONFIG, str(err))
     if delivered is None:
         return outcome
+    if not delivered.pushed:
+        outcome.intent = None
     outcome.commit = delivered.commit
     outcome.branch = delivered.branch
     outcome.result = delivered.change
@@ -105,11 +122,11 @@ async def run_automations(
                 outcome = await run_automation(config, automation, report, secrets, store, state_dir)
             except Exception as err:  # a bug must cost one automation, not the cycle
                 log.exception("automation failed unexpectedly", extra={"automation": automation.key})
-                outcome = failed(AutomationOutcome(automation, "failed"), "internal",
+                outcome = failed(AutomationOutcome(automation, "failed"), FailureKind.INTERNAL,
                                  f"unexpected {type(err).__name__}: {err}")
         _log(outcome)
-        if dispatcher is not None and (event := outcome_event(outcome)) is not None:
-            dispatcher.dispatch(event)
+        if dispatcher is not None:
+            _notify(dispatcher, store, outcome)
         if on_outcome:
             on_outcome(outcome)
         return outcome
@@ -121,7 +138,7 @@ async def run_automations(
 async def run_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,
                          secrets: SecretStore, store: Store, state_dir: Path) -> AutomationOutcome:
     """Deliver one automation: commit and push (in a thread: git is blocking), pull request, record."""
-    outcome = await asyncio.to_thread(deliver_automation, config, automation, report, secrets, state_dir)
+    outcome = await asyncio.to_thread(deliver_automation, config, automation, report, secrets, state_dir, store)
     if pull_request_pending(store, outcome):
         await open_pull_request(config, outcome, secrets)
     record(store, outcome)
@@ -129,15 +146,42 @@ async def run_automation(config: Config, automation: ImageUpdateAutomation, repo
 
 
 def record(store: Store, outcome: AutomationOutcome) -> None:
-    """Store a delivery: a pushed commit, or the pull request opened late for a commit pushed before."""
+    """Store a delivery: a pushed commit, or the pull request opened late for a commit pushed before.
+
+    A push written down as an intent is recorded through it, once: when another run got there first
+    (it found the commit on the remote), this outcome no longer owes the notification either."""
     from imagebot.store import Delivery
 
     if outcome.commit is None or outcome.result is None or not (outcome.pushed or outcome.pull_request_url):
         return
-    changes = [{"file": c.file, "object": str(c.object) if c.object else None, "old": c.old_value,
-                "new": c.new_value, "setter": c.setter} for c in outcome.result.changes]
-    store.record_delivery(Delivery(time.time(), outcome.automation.key, outcome.repository_url, outcome.commit,
-                                   outcome.branch, outcome.pull_request_url, changes))
+    delivery = Delivery(time.time(), outcome.automation.key, outcome.repository_url, outcome.commit,
+                        outcome.branch, outcome.pull_request_url, change_dicts(outcome.result))
+    if outcome.intent is None:
+        store.record_delivery(delivery)
+    elif store.complete_intent(outcome.intent, delivery) is None:
+        outcome.intent, outcome.announced_elsewhere = None, True
+
+
+def _notify(dispatcher: Dispatcher, store: Store, outcome: AutomationOutcome) -> None:
+    """The outcome's event, and those of earlier deliveries this run recovered. A delivery's intent is
+    `sending` from just before its first request goes out and `notified` once its sends are done (an
+    event no Alert wants counts as done): a run killed in between leaves `sending`, never sent again;
+    one killed before leaves `recorded`, which the next run sends."""
+
+    def send(event: Event, intent: int | None) -> None:
+        if intent is None:
+            dispatcher.dispatch(event)
+            return
+        sent = dispatcher.dispatch(event, on_start=lambda: store.intent_sending(intent),
+                                   on_done=lambda: store.intent_notified(intent))
+        if sent == 0:
+            store.intent_notified(intent)
+
+    for intent in outcome.recovered:
+        send(recovered_event(outcome.automation, intent), intent.id)
+    event = outcome_event(outcome)
+    if event is not None and not outcome.announced_elsewhere:
+        send(event, outcome.intent)
 
 
 def _log(outcome: AutomationOutcome) -> None:

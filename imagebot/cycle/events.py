@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from imagebot.cycle.outcome import AutomationOutcome
+from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
+    from imagebot.config import ImageUpdateAutomation
     from imagebot.notify import Event
     from imagebot.scan import ScanReport
+    from imagebot.store import Intent
 
 
 def outcome_event(outcome: AutomationOutcome) -> Event | None:
     from imagebot.notify import Event, ImageChange, ObjectRef
+    from imagebot.update.changes import object_label
 
     automation = outcome.automation
     ref = ObjectRef("ImageUpdateAutomation", automation.metadata.namespace, automation.metadata.name)
@@ -22,7 +26,7 @@ def outcome_event(outcome: AutomationOutcome) -> Event | None:
                      labels=automation.metadata.labels)
     if outcome.status != "committed" or outcome.result is None:
         return None
-    changes = [ImageChange(c.file, str(c.object) if c.object else "", c.old_value, c.new_value)
+    changes = [ImageChange(c.file, object_label(c.object), c.old_value, c.new_value)
                for c in outcome.result.changes]
     message = f"committed and pushed {outcome.commit[:12] if outcome.commit else ''} to {outcome.branch}"
     if outcome.pull_request_url:
@@ -33,9 +37,25 @@ def outcome_event(outcome: AutomationOutcome) -> Event | None:
                  labels=automation.metadata.labels)
 
 
-def _failure_reason(kind: str | None) -> str:
-    return {"git": "GitOperationFailed", "forge": "PullRequestFailed", "config": "InvalidConfig"}.get(
-        kind or "", "ReconciliationFailed")
+_REASONS = {FailureKind.GIT: "GitOperationFailed", FailureKind.PUSH: "GitOperationFailed",
+            FailureKind.FORGE: "PullRequestFailed", FailureKind.CONFIG: "InvalidConfig"}
+
+
+def recovered_event(automation: ImageUpdateAutomation, intent: Intent) -> Event:
+    """The notification of a delivery a killed run pushed but never announced: as it would have been."""
+    from imagebot.notify import Event, ImageChange, ObjectRef
+
+    ref = ObjectRef("ImageUpdateAutomation", automation.metadata.namespace, automation.metadata.name)
+    branch = intent.ref.removeprefix("refs/heads/")
+    changes = [ImageChange(c.get("file") or "", c.get("object") or "", c.get("old") or "", c.get("new") or "")
+               for c in intent.changes]
+    return Event(severity="info", reason="Succeeded", message=f"committed and pushed {intent.commit[:12]} to {branch}",
+                 involved_object=ref, automation=automation.key, changes=changes, commit=intent.commit,
+                 branch=branch, repository_url=intent.repository_url, labels=automation.metadata.labels)
+
+
+def _failure_reason(kind: FailureKind | None) -> str:
+    return _REASONS.get(kind, "ReconciliationFailed") if kind is not None else "ReconciliationFailed"
 
 
 def scan_events(report: ScanReport) -> list[Event]:

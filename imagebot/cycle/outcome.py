@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from imagebot.config import ImageUpdateAutomation
+from imagebot.failures import Failure, FailureKind
 
 if TYPE_CHECKING:
     from imagebot.scan import ScanReport
+    from imagebot.store import Intent
     from imagebot.update import Note, UpdateResult
 
 Status = Literal["unchanged", "committed", "failed", "suspended"]
@@ -24,10 +26,13 @@ class AutomationOutcome:
     pull_request_url: str | None = None
     result: UpdateResult | None = None
     error: str | None = None
-    error_kind: str | None = None  # "git", "config", "forge", "update", "internal"
+    error_kind: FailureKind | None = None
     notes: list[Note] = field(default_factory=list)
     attempts: int = 0  # pushes tried; more than 1 when the remote moved meanwhile
     pushed: bool = False  # False when the push branch already held this very change
+    intent: int | None = None  # the push's intent record, while this run owes its record and notification
+    recovered: list[Intent] = field(default_factory=list)  # earlier runs' deliveries this run notifies
+    announced_elsewhere: bool = False  # another run found this push on the remote and recorded it first
 
     @property
     def ok(self) -> bool:
@@ -35,10 +40,11 @@ class AutomationOutcome:
         return self.status != "failed" and not any(note.level == "error" for note in self.notes)
 
 
-class AutomationError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+class AutomationError(Failure):
+    """An automation cannot run as configured; `kind` says which part is at fault."""
+
+    def __init__(self, kind: FailureKind, message: str) -> None:
+        super().__init__(message, kind)
 
 
 @dataclass
@@ -51,7 +57,7 @@ class CycleResult:
         return self.report.ok and all(o.ok for o in self.outcomes)
 
 
-def failed(outcome: AutomationOutcome, kind: str, message: str) -> AutomationOutcome:
+def failed(outcome: AutomationOutcome, kind: FailureKind, message: str) -> AutomationOutcome:
     from imagebot.redact import scrub
 
     # Every secret read through SecretStore is registered: none may reach output through an error text.

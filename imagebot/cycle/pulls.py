@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from imagebot.config import Config, SecretStore
 from imagebot.cycle.outcome import AutomationError, AutomationOutcome, failed
 from imagebot.cycle.sources import change_records, checkout_branch
+from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
     from imagebot.delivery.message import ChangeRecord
@@ -36,7 +37,7 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
             head=outcome.branch or push.branch or "", base=checkout_branch(config, automation), title=title,
             body=body, labels=pr.labels, reviewers=pr.reviewers))
     except (ForgeError, MessageTemplateError, LookupError, AutomationError) as err:
-        failed(outcome, "forge", f"pull request: {err}")
+        failed(outcome, FailureKind.FORGE, f"pull request: {err}")
         return
     outcome.pull_request_url = result.url
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from imagebot.config import Config, ImageUpdateAutomation, SecretStore
 from imagebot.cycle.outcome import AutomationError
+from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
     from imagebot.delivery.git import GitSource, Signing
@@ -35,8 +36,8 @@ def policy_values(config: Config, automation: ImageUpdateAutomation, report: Sca
 def checkout_branch(config: Config, automation: ImageUpdateAutomation) -> str:
     branch = config.checkout_branch(automation)
     if branch is None:
-        raise AutomationError("config", "no branch to check out: set spec.ref.branch on the GitRepository or "
-                                        "spec.git.checkout.ref.branch on the automation")
+        raise AutomationError(FailureKind.CONFIG, "no branch to check out: set spec.ref.branch on the "
+                              "GitRepository or spec.git.checkout.ref.branch on the automation")
     return branch
 
 
@@ -45,7 +46,7 @@ def git_source(config: Config, automation: ImageUpdateAutomation, secrets: Secre
 
     repo = config.git_repository_for(automation)
     if repo is None:
-        raise AutomationError("config", f"GitRepository {automation.source_key} does not exist")
+        raise AutomationError(FailureKind.CONFIG, f"GitRepository {automation.source_key} does not exist")
     auth = None
     if repo.spec.secret_ref:
         name = repo.spec.secret_ref.name
@@ -87,10 +88,11 @@ def update_root(workdir: Path, automation: ImageUpdateAutomation) -> Path:
     """`spec.update.path` inside the checkout; a path that leaves it is refused."""
     root = (workdir / automation.spec.update.path).resolve()
     if not root.is_relative_to(workdir.resolve()):
-        raise AutomationError("config", f"spec.update.path {automation.spec.update.path!r} leaves the repository")
+        raise AutomationError(FailureKind.CONFIG,
+                              f"spec.update.path {automation.spec.update.path!r} leaves the repository")
     if not root.exists():
-        raise AutomationError("config", f"spec.update.path {automation.spec.update.path!r} does not exist in the "
-                                        "repository")
+        raise AutomationError(FailureKind.CONFIG,
+                              f"spec.update.path {automation.spec.update.path!r} does not exist in the repository")
     return root
 
 

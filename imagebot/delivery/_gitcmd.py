@@ -3,41 +3,45 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from imagebot.failures import Failure, FailureKind
+from imagebot.redact import scrub
 
 # Network operations get a generous bound; local ones are quick.
 NETWORK_TIMEOUT = 300.0
 LOCAL_TIMEOUT = 60.0
 
-# Variables that would point git at another repository (set when running inside a git hook).
-_REPO_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_CONFIG"})
+# Variables that would point git at another repository (set when running inside a git hook), or feed
+# it configuration and templates of the operator's instead of ours.
+_FOREIGN_ENV = frozenset({
+    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_GLOBAL", "GIT_TEMPLATE_DIR",
+    "GIT_EXTERNAL_DIFF", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "GIT_ATTR_SOURCE",
+})
+# The operator's own git setup (system and global config, hooks) never applies to imagebot's git: a
+# global core.hooksPath, filter driver or fsmonitor would run their programs on our checkouts. What
+# imagebot needs (identity, signing, credentials) it always passes explicitly.
+_ISOLATED_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+_ISOLATED_CONFIG = {"core.hooksPath": os.devnull, "core.fsmonitor": "false"}
 
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]*)@")
 # Lines of git's stderr that say nothing about the failure.
 _NOISE = ("hint:", "Cloning into", "error: unable to read askpass response")
 
 
-class GitError(Exception):
+class GitError(Failure):
     """A git operation failed. The text never holds credentials."""
 
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove `user:pass@` from URLs and every literal secret from `text`."""
-    text = _URL_USERINFO.sub(_scrub_userinfo, text)
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    kind = FailureKind.GIT
 
 
-def _scrub_userinfo(m: re.Match[str]) -> str:
-    # An ssh user name (git@) is an address, not a secret; anything else (user:pass, a token) is hidden.
-    if m.group("scheme").startswith(("ssh", "git+ssh")) and ":" not in m.group("userinfo"):
-        return m.group(0)
-    return m.group("scheme") + "***@"
+class PushRejected(GitError):
+    """The remote refused the push: it kept moving past our retries, or a hook or rule declined it."""
+
+    kind = FailureKind.PUSH
 
 
 def config_env(pairs: Mapping[str, str]) -> dict[str, str]:
@@ -47,6 +51,12 @@ def config_env(pairs: Mapping[str, str]) -> dict[str, str]:
         env[f"GIT_CONFIG_KEY_{i}"] = key
         env[f"GIT_CONFIG_VALUE_{i}"] = value
     return env
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment imagebot runs git in: the process's, without the operator's git setup."""
+    inherited = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
+    return {**inherited, "LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0", **_ISOLATED_ENV, **(extra or {})}
 
 
 @dataclass(frozen=True)
@@ -73,10 +83,9 @@ class GitRunner:
         timeout: float = LOCAL_TIMEOUT,
         what: str | None = None,
     ) -> GitResult:
-        inherited = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
-        env = {**inherited, "LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0", **self.env}
+        env = git_env(self.env)
         # Credential helpers could store a password we hand over, so none run; an empty value resets the list.
-        env.update(config_env({"credential.helper": "", **self.config}))
+        env.update(config_env({**_ISOLATED_CONFIG, "credential.helper": "", **self.config}))
         try:
             proc = subprocess.run(
                 ["git", *args], cwd=self.cwd, env=env, input=stdin, capture_output=True, text=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from imagebot.delivery._checkout import Checkout, _check_branch_name
-from imagebot.delivery._gitcmd import NETWORK_TIMEOUT, GitError, scrub
+from imagebot.delivery._gitcmd import NETWORK_TIMEOUT, GitError, PushRejected, scrub
 from imagebot.delivery._signing import Signing, signing_config
 
 T = TypeVar("T")
@@ -42,6 +42,7 @@ class _PushResult:
     ok: bool
     retryable: bool
     detail: str
+    rejected: bool = False  # the remote answered and refused a ref (not a transport or auth failure)
 
 
 def deliver(
@@ -56,6 +57,7 @@ def deliver(
     push_options: Sequence[str] = (),
     attempts: int = 5,
     backoff_seconds: float = 0.5,
+    before_push: Callable[[str, str, T], None] | None = None,
 ) -> PushOutcome[T] | None:
     """Apply, commit once and push; None when `apply` reports nothing to change.
 
@@ -65,6 +67,9 @@ def deliver(
     checkout head + change and pushed with --force-with-lease. With only a `refspec` (Flux's
     `push.refspec`, e.g. `HEAD:refs/for/main` for Gerrit) the commit is pushed there and nowhere else;
     with both, to the branch and then the refspec.
+
+    `before_push(commit, ref, change)` runs before every push attempt, so the caller can write down what is
+    about to land where (`ref`: the branch, or the refspec's destination) and find it again after a crash.
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
@@ -102,6 +107,8 @@ def deliver(
             checkout.git("branch", "--force", target, "HEAD")  # so a refspec may name the push branch
             if lease is not None and _same_change(checkout, lease, sha, base):
                 return PushOutcome(lease, target, False, attempt, change)
+        if before_push is not None:
+            before_push(sha, target or refspec_destination(refspec or ""), change)
         if target is not None:
             lease_arg = f"--force-with-lease=refs/heads/{target}:{lease or ''}" if separate else None
             result = _push(checkout, [f"HEAD:refs/heads/{target}"], push_options, lease_arg)
@@ -116,12 +123,18 @@ def deliver(
                                    f"failed: {extra.detail}")
             return PushOutcome(sha, target or refspec or checkout.branch, True, attempt, change)
         if not result.retryable:
-            raise GitError(f"push to {checkout.source.display_url} failed: {result.detail}")
+            error = PushRejected if result.rejected else GitError
+            raise error(f"push to {checkout.source.display_url} failed: {result.detail}")
         last_rejection = result.detail
-    raise GitError(
+    raise PushRejected(
         f"push to {checkout.source.display_url} was rejected {attempts} times because the remote kept "
         f"moving ({last_rejection}); the next run will try again"
     )
+
+
+def refspec_destination(refspec: str) -> str:
+    """`HEAD:refs/for/main` -> `refs/for/main`; a refspec without a colon pushes to the same name."""
+    return refspec.lstrip("+").rsplit(":", 1)[-1]
 
 
 def _commit(checkout: Checkout, text: str, author: Author, signing: Signing | None) -> str:
@@ -180,5 +193,5 @@ def _push(checkout: Checkout, refspecs: list[str], options: Sequence[str], lease
             )
             if not retryable:
                 detail += " — " + str(runner.error("push", result)).removeprefix("push failed: ")
-            return _PushResult(False, retryable, scrub(detail, runner.secrets))
+            return _PushResult(False, retryable, scrub(detail, runner.secrets), rejected=True)
         return _PushResult(False, False, str(runner.error("push", result)).removeprefix("push failed: "))

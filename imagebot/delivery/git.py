@@ -6,7 +6,8 @@
 
 from imagebot.delivery._auth import GitAuth
 from imagebot.delivery._checkout import Checkout, GitSource
-from imagebot.delivery._gitcmd import GitError, scrub
+from imagebot.delivery._gitcmd import GitError, PushRejected, scrub
+from imagebot.delivery._landed import commit_landed
 from imagebot.delivery._push import Author, PushOutcome, deliver
 from imagebot.delivery._signing import Signing
 
@@ -17,7 +18,9 @@ __all__ = [
     "GitError",
     "GitSource",
     "PushOutcome",
+    "PushRejected",
     "Signing",
+    "commit_landed",
     "deliver",
     "scrub",
 ]

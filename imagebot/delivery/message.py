@@ -42,6 +42,10 @@ class AutomationObject:
     Namespace: str
     Name: str
 
+    def __str__(self) -> str:
+        # Flux's AutomationObject is a types.NamespacedName: `{{ .AutomationObject }}` prints namespace/name
+        return f"{self.Namespace}/{self.Name}"
+
 
 @dataclass(frozen=True)
 class ObjectIdentifier:
@@ -176,14 +180,17 @@ def _pluralise(n: int, word: str) -> str:
 def default_message(changes: Sequence[ChangeRecord]) -> str:
     """Subject `Update 3 images in apps/: app 1.2.3 -> 1.3.0, ...`, then every change grouped by file."""
     entries: list[str] = []
+    images: set[str] = set()
     for rec in changes:
         label, old, new = _short(rec)
         entry = f"{label} {old} -> {new}"
         if entry not in entries:
             entries.append(entry)
+        # an image is its policy (the setter's NS:NAME), however many files and fields it changes
+        images.add(":".join(rec.setter.split(":")[:2]) if rec.setter else label)
     dirs = {posixpath.dirname(rec.file) for rec in changes}
     common = posixpath.commonpath(list(dirs)) if dirs and all(d for d in dirs) else ""
-    subject = f"Update {_pluralise(len(entries), 'image')}" + (f" in {common}/" if common else "")
+    subject = f"Update {_pluralise(len(images), 'image')}" + (f" in {common}/" if common else "")
     subject = _fit_subject(subject, entries)
     data = template_data(changes, AutomationObject("", ""))
     lines = [subject, ""]

@@ -7,12 +7,12 @@ generic and generic-hmac webhooks.
 """
 
 from imagebot.redact import redact_url
+from imagebot.retry import Backoff
 
 from ._dispatch import Dispatcher, Route
 from ._factory import Notifier, notifier_for
 from ._model import (
     AlertRule,
-    Backoff,
     Event,
     EventSource,
     ImageChange,

@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from imagebot import redact as _redact
+from imagebot.retry import Backoff
 
 from ._factory import Notifier, notifier_for
-from ._model import AlertRule, Backoff, Event, NotifyConfigError, NotifyError, ProviderSettings
+from ._model import AlertRule, Event, NotifyConfigError, NotifyError, ProviderSettings
+from ._progress import watch_requests
 from ._text import SUMMARY_KEY
 
 logger = logging.getLogger("imagebot.notify")
@@ -79,15 +81,19 @@ class Dispatcher:
                 out.append(Route(alert, provider))
         return out
 
-    def dispatch(self, event: Event) -> int:
+    def dispatch(self, event: Event, on_done: Callable[[], None] | None = None,
+                 on_start: Callable[[], None] | None = None) -> int:
         """Schedule the event's deliveries and return how many; never raises, never waits.
 
         Call it from the event loop, or from another thread once the dispatcher has been used on
-        its loop (then the sends are handed over thread-safely)."""
+        its loop (then the sends are handed over thread-safely). `on_start` is called just before the
+        first request of the event goes out, `on_done` once every route has had its send (delivered or
+        finally failed); neither for sends cancelled or dropped before that."""
         try:
             routes = self.routes(event)
             if not routes:
                 return 0
+            done = _Countdown(len(routes), on_done, on_start)
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
@@ -95,10 +101,10 @@ class Dispatcher:
             if loop is not None:
                 self._loop = loop
                 for route in routes:
-                    self._schedule(route, event)
+                    self._schedule(route, event, done)
             elif self._loop is not None and not self._loop.is_closed():
                 for route in routes:
-                    self._loop.call_soon_threadsafe(self._schedule, route, event)
+                    self._loop.call_soon_threadsafe(self._schedule, route, event, done)
             else:
                 logger.error(
                     "notification dropped: dispatch() called with no event loop to send on (%s %s)",
@@ -126,13 +132,13 @@ class Dispatcher:
         logger.warning("%d notification(s) still in flight after %.1fs were abandoned", len(pending), timeout)
         return False
 
-    def _schedule(self, route: Route, event: Event) -> None:
+    def _schedule(self, route: Route, event: Event, done: _Countdown | None = None) -> None:
         if len(self._tasks) >= MAX_PENDING:
             logger.warning(
                 "notification for alert %s dropped: %d sends already in flight", route.alert.ref, len(self._tasks)
             )
             return
-        task = asyncio.get_running_loop().create_task(self._send(route, event))
+        task = asyncio.get_running_loop().create_task(self._send(route, event, done))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -140,7 +146,7 @@ class Dispatcher:
         if self._on_failure is not None:
             self._on_failure(route)
 
-    async def _send(self, route: Route, event: Event) -> None:
+    async def _send(self, route: Route, event: Event, done: _Countdown | None = None) -> None:
         if route.alert.event_metadata:
             event = event.with_metadata({k: v for k, v in route.alert.event_metadata.items()
                                          if k not in event.metadata})
@@ -148,6 +154,7 @@ class Dispatcher:
             event = event.with_metadata({SUMMARY_KEY: route.alert.summary})
         key = (route.provider.namespace, route.provider.name)
         limit = self._limits.setdefault(key, asyncio.Semaphore(PER_PROVIDER_CONCURRENCY))
+        watch_requests(done.started if done is not None else None)
         try:
             async with limit:
                 await self._notifiers[key].send(event)
@@ -168,6 +175,34 @@ class Dispatcher:
                 type(err).__name__,
                 self._scrub(str(err)),
             )
+        if done is not None:
+            done.tick()
 
     def _scrub(self, text: str) -> str:
         return _redact.scrub(text, self._secrets)
+
+
+class _Countdown:
+    """Calls `on_start` before the first request of an event, `on_done` when its `count` sends finished."""
+
+    def __init__(self, count: int, on_done: Callable[[], None] | None,
+                 on_start: Callable[[], None] | None = None) -> None:
+        self.left, self.on_done, self.on_start = count, on_done, on_start
+
+    def started(self) -> None:
+        callback, self.on_start = self.on_start, None
+        _call(callback)
+
+    def tick(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            _call(self.on_done)
+
+
+def _call(callback: Callable[[], None] | None) -> None:
+    if callback is None:
+        return
+    try:
+        callback()
+    except Exception as err:  # the callback is the caller's bookkeeping: report, never break sends
+        logger.error("around a notification: %s: %s", type(err).__name__, err)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ._model import Backoff, Event, NotifyConfigError, ProviderSettings, ProviderType
+from imagebot.retry import Backoff
+
+from ._model import Event, NotifyConfigError, ProviderSettings, ProviderType
 from ._post import WebhookNotifier
 from .discord import DiscordNotifier
 from .generic import GenericHMACNotifier, GenericNotifier

@@ -209,17 +209,3 @@ class AlertRule:
                     f"expression ({reason}); Flux uses Go's regexp syntax"
                 ) from None
         return tuple(compiled)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Waits between attempts: `initial * factor**n`, capped at `maximum`; also the cap on Retry-After."""
-
-    initial: float = 1.0
-    factor: float = 2.0
-    maximum: float = 30.0
-
-    def delay(self, retry: int, retry_after: float | None = None) -> float:
-        if retry_after is not None:
-            return max(0.0, min(retry_after, self.maximum))
-        return min(self.initial * self.factor**retry, self.maximum)

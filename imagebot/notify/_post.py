@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,14 +19,18 @@ import httpx
 
 from imagebot import __version__
 from imagebot import redact as _redact
-from imagebot.retry import parse_retry_after
+from imagebot.httpbody import BodyLimit, ResponseLimitError
+from imagebot.retry import Attempts, Backoff, parse_retry_after
 
-from ._model import Backoff, Event, NotifyError, ProviderSettings
+from ._model import Event, NotifyError, ProviderSettings
+from ._progress import request_starting
 
 logger = logging.getLogger("imagebot.notify")
 
 USER_AGENT = f"imagebot/{__version__}"
 _BODY_SNIPPET = 200
+_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|pass|cookie|signature|session", re.IGNORECASE)
+_MAX_ANSWER = 256 * 1024  # services answer "ok" or a short error; nothing bigger is read
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,10 @@ class WebhookNotifier(ABC):
         self.retries = max(0, retries)
         self.backoff = backoff or Backoff()
         self._secrets = [*settings.secrets(), *_redact.secret_parts(self.url)]
-        _redact.register_secrets(self._secrets)
+        # Hidden everywhere: the address and the credentials. Other header values (`X-Team: platform`)
+        # are hidden from this notifier's own errors only, or every log line would lose that word.
+        public = {v for k, v in settings.headers.items() if not _CREDENTIAL_HEADER.search(k)}
+        _redact.register_secrets(s for s in self._secrets if s not in public)
 
     @property
     def url(self) -> str:
@@ -70,24 +78,27 @@ class WebhookNotifier(ABC):
     async def send(self, event: Event) -> None:
         """Deliver one event; raises NotifyError (with a redacted text) once retries are spent."""
         delivery = self.render(event)
-        attempts = self.retries + 1
-        async with httpx.AsyncClient(timeout=self.settings.timeout, follow_redirects=False) as client:
-            for attempt in range(1, attempts + 1):
+        attempts = Attempts(self.backoff, self.retries)
+        limit = BodyLimit(_MAX_ANSWER, seconds=self.settings.timeout)
+        async with httpx.AsyncClient(timeout=self.settings.timeout, follow_redirects=False,
+                                     event_hooks=limit.hooks()) as client:
+            while True:
                 try:
                     await self._attempt(client, delivery)
                     return
                 except NotifyError as err:
-                    if not err.retryable or attempt == attempts:
+                    wait = attempts.next_wait(err.retry_after) if err.retryable else None
+                    if wait is None:
                         if err.retryable:
-                            plural = "s" if attempts != 1 else ""
-                            raise NotifyError(f"{err} (gave up after {attempts} attempt{plural})") from None
+                            tried = attempts.done + 1
+                            plural = "s" if tried != 1 else ""
+                            raise NotifyError(f"{err} (gave up after {tried} attempt{plural})") from None
                         raise
-                    wait = self.backoff.delay(attempt - 1, err.retry_after)
                     logger.info(
                         "notification via provider %s: attempt %d/%d failed (%s); retrying in %.2fs",
                         self.settings.ref,
-                        attempt,
-                        attempts,
+                        attempts.done,
+                        self.retries + 1,
                         err,
                         wait,
                     )
@@ -95,8 +106,11 @@ class WebhookNotifier(ABC):
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         where = f"{self.settings.type.value} provider {self.settings.ref} ({_redact.redact_url(delivery.url)})"
+        request_starting()
         try:
             response = await client.post(delivery.url, content=delivery.body, headers=dict(delivery.headers))
+        except ResponseLimitError as err:
+            raise NotifyError(f"{where}: {self._scrub(str(err))}") from None
         except httpx.TimeoutException:
             raise NotifyError(f"{where}: no answer within {self.settings.timeout:g}s", retryable=True) from None
         except httpx.TransportError as err:
@@ -110,7 +124,7 @@ class WebhookNotifier(ABC):
         if 200 <= status < 300:
             self.check(response)
             return
-        detail = self._scrub(response.text[:_BODY_SNIPPET].strip())
+        detail = _redact.excerpt(response.content, _BODY_SNIPPET, self._secrets)
         detail = f": {detail}" if detail else ""
         if status == 429:
             raise NotifyError(

@@ -46,12 +46,12 @@ class Policy:
             if self.exclusion is not None:
                 pattern = self.exclusion.pattern_for(tag)
                 if pattern is not None:
-                    verdicts.append(Verdict(tag, Outcome.EXCLUDED, f"matches exclusionList pattern {pattern!r}"))
+                    verdicts.append(Verdict(tag, Outcome.EXCLUDED, f"matches exclusionList pattern '{pattern}'"))
                     continue
             value = tag if self.tag_filter is None else self.tag_filter.value(tag)
             if value is None:
                 pattern = self.tag_filter.regexp.pattern
-                verdicts.append(Verdict(tag, Outcome.FILTERED_OUT, f"does not match filter pattern {pattern!r}"))
+                verdicts.append(Verdict(tag, Outcome.FILTERED_OUT, f"does not match filter pattern '{pattern}'"))
             elif value in originals:  # tags come sorted, so the first one holding a value is the smallest
                 detail = f"extracts {value!r} like {originals[value]!r}, which stands for it"
                 verdicts.append(Verdict(tag, Outcome.SAME_VALUE, detail))

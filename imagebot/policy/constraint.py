@@ -223,7 +223,7 @@ class Group:
 
 
 class Constraint:
-    """A compiled semver range. ``Constraint(">=1.0.0 <2").admits(parse_strict("1.5.0"))``."""
+    """A compiled semver range. ``Constraint(">=1.0.0 <2").admits(parse_flux("1.5.0"))``."""
 
     __slots__ = ("groups", "prerelease", "text")
 

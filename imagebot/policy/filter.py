@@ -3,19 +3,21 @@
 The pattern is unanchored Go/RE2 syntax. ``extract`` expands as Go's ``Regexp.Expand`` does:
 ``$1``, ``$name`` and ``${name}`` insert a group, ``$$`` is a ``$``; a name is the longest run of
 letters, digits and ``_`` (so ``$1x`` names a group ``1x``), a group that does not exist or did not
-take part expands to nothing, and a ``$`` that starts no name stays as it is. When several tags
-extract the same value the lexicographically smallest tag stands for it.
+take part expands to nothing, a name that several groups share expands to the first of them that
+took part, and a ``$`` that starts no name stays as it is. When several tags extract the same value
+the lexicographically smallest tag stands for it (Flux's tags come sorted descending, the last one
+holding a value wins).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from imagebot.policy.errors import PolicyError
 from imagebot.policy.regex import GoRegexp
 
-# A compiled template: literal text, or the index of the group to insert.
-Template = tuple[str | int, ...]
+# A compiled template: literal text, or the indexes of the groups whose first participant is inserted.
+Template = tuple[str | tuple[int, ...], ...]
 
 
 def _name_end(template: str, i: int) -> int:
@@ -24,45 +26,59 @@ def _name_end(template: str, i: int) -> int:
     return i
 
 
-def compile_template(template: str, groups: int, group_names: dict[str, int]) -> Template:
-    """Resolve an extract template against a pattern's groups, following Go's Regexp.Expand."""
-    parts: list[str | int] = []
-    literal: list[str] = []
+def _parse_template(template: str) -> Iterator[tuple[str, str]]:
+    """Go's Regexp.Expand reading of a template: ("text", literal) and ("group", name) pieces."""
     i = 0
     while True:
         dollar = template.find("$", i)
         if dollar < 0:
-            literal.append(template[i:])
-            break
-        literal.append(template[i:dollar])
+            yield "text", template[i:]
+            return
+        yield "text", template[i:dollar]
         i = dollar + 1
         if template.startswith("$", i):
-            literal.append("$")
+            yield "text", "$"
             i += 1
             continue
         brace = template.startswith("{", i)
         start = i + 1 if brace else i
         end = _name_end(template, start)
         if end == start or (brace and not template.startswith("}", end)):
-            literal.append("$")  # malformed: the $ is plain text
+            yield "text", "$"  # malformed: the $ is plain text
             continue
-        name = template[start:end]
         i = end + 1 if brace else end
-        index = _group_index(name, groups, group_names)
-        if index is not None:
+        yield "group", template[start:end]
+
+
+def compile_template(template: str, groups: int, group_names: dict[str, tuple[int, ...]]) -> Template:
+    """Resolve an extract template against a pattern's groups, following Go's Regexp.Expand."""
+    parts: list[str | tuple[int, ...]] = []
+    literal: list[str] = []
+    for kind, text in _parse_template(template):
+        if kind == "text":
+            literal.append(text)
+            continue
+        indexes = _group_indexes(text, groups, group_names)
+        if indexes:  # a group that does not exist expands to nothing
             parts.append("".join(literal))
             literal = []
-            parts.append(index)
+            parts.append(indexes)
     parts.append("".join(literal))
     return tuple(part for part in parts if part != "")
 
 
-def _group_index(name: str, groups: int, group_names: dict[str, int]) -> int | None:
+def missing_groups(template: str, groups: int, group_names: dict[str, tuple[int, ...]]) -> list[str]:
+    """The group names or numbers a template names that the pattern does not have."""
+    return [text for kind, text in _parse_template(template)
+            if kind == "group" and not _group_indexes(text, groups, group_names)]
+
+
+def _group_indexes(name: str, groups: int, group_names: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
     # Go reads a name as a number only if it is ASCII digits, without leading zeros, of at most 9 digits.
     if name.isascii() and name.isdigit() and (name == "0" or name[0] != "0") and len(name) <= 9:
         number = int(name)
-        return number if number <= groups else None
-    return group_names.get(name)
+        return (number,) if number <= groups else ()
+    return group_names.get(name, ())
 
 
 class TagFilter:
@@ -110,18 +126,44 @@ def _expand(template: Template, encoded: bytes, spans: list[tuple[int, int]]) ->
     for part in template:
         if part.__class__ is str:
             out.append(part)
-        else:
-            start, end = spans[part]
+            continue
+        for index in part:
+            start, end = spans[index]
             if start >= 0:
                 out.append(encoded[start:end].decode("utf-8", "surrogateescape"))
+                break
     return "".join(out)
 
 
 def build_filter(pattern: str | None, extract: str | None) -> TagFilter | None:
+    """The filterTags of a policy. Unlike Flux, an extract naming a group the pattern lacks is an
+    error: Go expands it to nothing, so every tag would rank by the same (or a truncated) value."""
     if pattern is None or pattern == "":
         if extract:
             raise PolicyError(
                 f"filterTags extract {extract!r} needs a filterTags pattern with groups to extract from"
             )
         return None
-    return TagFilter(pattern, extract)
+    tag_filter = TagFilter(pattern, extract)
+    if extract:
+        regexp = tag_filter.regexp
+        missing = missing_groups(extract, regexp.groups, regexp.group_names)
+        if missing:
+            raise PolicyError(_missing_message(extract, regexp, missing))
+    return tag_filter
+
+
+def _missing_message(extract: str, regexp: GoRegexp, missing: list[str]) -> str:
+    has = [str(n) for n in range(1, regexp.groups + 1)] + sorted(regexp.group_names)
+    shown = regexp.pattern if len(regexp.pattern) <= 200 else regexp.pattern[:200] + "..."
+    text = (
+        f"filterTags extract {extract!r} names group {missing[0]!r}, which pattern {shown!r} does not have "
+        f"({'it has ' + ', '.join(has) if has else 'it has no groups'})"
+    )
+    # Go reads the longest run of letters, digits and _ as the name: $1_ is group "1_", not group 1.
+    for name in missing:
+        for cut in range(len(name) - 1, 0, -1):
+            if _group_indexes(name[:cut], regexp.groups, regexp.group_names):
+                rest = name[cut:]
+                return text + f"; write ${{{name[:cut]}}}{rest} to put {rest!r} right after group {name[:cut]!r}"
+    return text

@@ -1,7 +1,9 @@
 """The numerical rule (``policy.numerical``): tags read as 64-bit floats; asc picks the greatest,
 desc the least, and equal numbers (``1``, ``1.0``, ``01``) go to the lexicographically smallest tag.
 
-Unlike Flux, a tag that is not a decimal number (``latest``, ``0x10``, ``NaN``, ``Inf``, ``1e999``)
+A number is what Go's ``strconv.ParseFloat`` reads, as in Flux: decimals (``1e3``, ``.5``, ``5.``),
+underscores between digits (``20240115_1200``) and hex floats with an exponent (``0x1p4``).
+Unlike Flux, a tag that is not a finite number (``latest``, ``0x10``, ``NaN``, ``Inf``, ``1e999``)
 is skipped instead of failing the whole policy (fluxcd/image-reflector-controller #143, #340, #418).
 """
 
@@ -14,16 +16,78 @@ from collections.abc import Iterable
 from imagebot.policy.explain import Assessment, Outcome
 from imagebot.policy.order import ASC, parse_order
 
-# Go's strconv.ParseFloat decimal syntax; its hex floats, Inf and NaN are deliberately left out.
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?").fullmatch
+# Go's readFloat syntax; underscores are checked apart (_underscores_ok), as Go does. Go also reads
+# Inf, Infinity and NaN, which imagebot skips anyway, so they are left out here.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][+-]?[0-9][0-9_]*)?").fullmatch
+_HEX = re.compile(
+    r"[+-]?0[xX](?:[0-9a-fA-F_]+(?:\.[0-9a-fA-F_]*)?|\.[0-9a-fA-F_]+)[pP][+-]?[0-9][0-9_]*"
+).fullmatch
+_SPECIAL = re.compile(r"[+-]?(?:inf|infinity)|nan", re.IGNORECASE).fullmatch  # what Go reads as ±Inf or NaN
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _underscores_ok(text: str) -> bool:
+    """Go's strconv.underscoreOK: each underscore sits between digits (or after a base prefix)."""
+    if text[:1] in "+-":
+        text = text[1:]
+    digits = frozenset("0123456789")
+    saw = "^"  # ^ start, 0 digit or prefix, _ underscore, ! anything else
+    i = 0
+    if len(text) >= 2 and text[0] == "0" and text[1] in "xXbBoO":
+        i, saw = 2, "0"
+        if text[1] in "xX":
+            digits = _HEX_DIGITS
+    for char in text[i:]:
+        if char in digits:
+            saw = "0"
+        elif char == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+    return saw != "_"
 
 
 def parse_number(tag: str) -> float | None:
-    """The finite number a tag spells, or None."""
-    if _DECIMAL(tag) is None:
+    """The finite number Go's strconv.ParseFloat reads in a tag, or None."""
+    try:
+        value = _read_float(tag)
+    except OverflowError:
         return None
-    value = float(tag)
-    return value if math.isfinite(value) else None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _read_float(tag: str) -> float | None:
+    if _DECIMAL(tag) is not None:
+        hexadecimal = False
+    elif _HEX(tag) is not None:
+        hexadecimal = True
+    else:
+        return None
+    if "_" in tag:
+        if not _underscores_ok(tag):
+            return None
+        tag = tag.replace("_", "")
+    return float.fromhex(tag) if hexadecimal else float(tag)
+
+
+def _why_not_a_number(tag: str) -> str:
+    if _SPECIAL(tag) is not None:
+        return "NaN and infinities are skipped"
+    try:
+        value = _read_float(tag)
+    except OverflowError:
+        value = math.inf
+    if value is not None:  # read, yet not finite
+        return "out of a float64's range"
+    if _DECIMAL(tag) is not None or _HEX(tag) is not None:
+        return "underscores may only stand between digits"
+    if (tag[:1] in "+-" and tag[1:3] in ("0x", "0X")) or tag[:2] in ("0x", "0X"):
+        return "a hexadecimal number needs a p exponent (0x1p4)"
+    return "not a number (as Go's strconv.ParseFloat reads numbers)"
 
 
 class NumericalRule:
@@ -36,18 +100,25 @@ class NumericalRule:
         best: float | None = None
         best_tag = ""
         asc = self.order == ASC
-        match = _DECIMAL
+        decimal = _DECIMAL
         for tag in values:
-            if match(tag) is None:
-                continue
-            value = float(tag)
-            if best is not None and value != best:
-                if (value < best) if asc else (value > best):
+            # The common case (plain decimals, and tags that are no number at all) without a call.
+            if decimal(tag) is not None and "_" not in tag:
+                value = float(tag)
+                if value - value != 0.0:  # an overflow to infinity
                     continue
-            elif best is not None and tag >= best_tag:
+            elif "_" in tag or "0x" in tag or "0X" in tag:
+                value = parse_number(tag)
+                if value is None:
+                    continue
+            else:
                 continue
-            if value - value != 0.0:  # inf overflows are not numbers
-                continue
+            if best is not None:
+                if value != best:
+                    if (value < best) if asc else (value > best):
+                        continue
+                elif tag >= best_tag:
+                    continue
             best, best_tag = value, tag
         return best_tag if best is not None else None
 
@@ -57,8 +128,7 @@ class NumericalRule:
         for tag in values:
             value = parse_number(tag)
             if value is None:
-                why = "not a finite decimal number" if _DECIMAL(tag) is None else "out of a float64's range"
-                rejected[tag] = (Outcome.NOT_A_NUMBER, why)
+                rejected[tag] = (Outcome.NOT_A_NUMBER, _why_not_a_number(tag))
             else:
                 numbers.append((-value if self.order == ASC else value, tag))
         numbers.sort()

@@ -1,9 +1,11 @@
 """The semver rule: the highest version inside a Masterminds range (``policy.semver``).
 
-Strict (Flux's behaviour, the default) reads only ``[v]MAJOR.MINOR.PATCH[-pre][+build]``; loose
-(``semver.strict: false``, our extension) reads versions as Masterminds' lenient parser does, so
-``16.4``, ``3.19`` and ``22.04`` count. Equal versions (``1.0.0``, ``v1.0.0``, ``1.0.0+b``) tie,
-and the lexicographically greatest tag wins, whatever the input order.
+Strict (the default) reads versions as Flux 2.7 and later do: a tag with at least two dots, parsed
+leniently, so ``2024.01.15`` and ``1.2-rc.1`` count and ``16.4`` does not. Loose
+(``semver.strict: false``, our extension) drops the two-dot rule, so ``16``, ``16.4`` and
+``3.19`` count too. Equal versions (``1.0.0``, ``v1.0.0``, ``1.0.0+b``) tie, and the
+lexicographically greatest tag wins whatever the input order, as in Flux, whose tags come sorted
+descending and whose first greatest version wins.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable
 
 from imagebot.policy.constraint import compile_constraint
 from imagebot.policy.explain import Assessment, Outcome
-from imagebot.policy.version import format_version, parse_loose, parse_strict
+from imagebot.policy.version import format_version, parse_flux, parse_loose
 
 
 class SemverRule:
@@ -21,7 +23,7 @@ class SemverRule:
     def __init__(self, range_: str, strict: bool = True) -> None:
         self.constraint = compile_constraint(range_)
         self.strict = strict
-        self._parse = parse_strict if strict else parse_loose
+        self._parse = parse_flux if strict else parse_loose
         self._admits = self.constraint.admits
 
     def latest(self, values: Iterable[str]) -> str | None:
@@ -63,9 +65,10 @@ class SemverRule:
             loose = parse_loose(tag)
             if loose is not None:
                 return (
-                    f"not strict semver; with semver.strict: false (--loose) it reads as {format_version(loose)}"
+                    f"not a version for Flux, which wants two dots; with semver.strict: false (--loose) it reads "
+                    f"as {format_version(loose)}"
                 )
-            return "not a semver version ([v]MAJOR.MINOR.PATCH[-prerelease][+build])"
+            return "not a version ([v]MAJOR.MINOR.PATCH[-prerelease][+build], leading zeros allowed)"
         return "not a version (expected [v]MAJOR[.MINOR[.PATCH]][-prerelease][+build])"
 
     def _why_out_of_range(self, version: tuple) -> str:

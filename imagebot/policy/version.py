@@ -7,10 +7,14 @@ dot-separated identifier (numbers rank below text, a shorter list below a longer
 metadata is dropped: it does not affect precedence. Tuples keep parsing 100,000 tags cheap.
 
 Two grammars:
-- strict (Flux's ``version.ParseVersion``): one optional lowercase ``v``, then exactly
-  ``MAJOR.MINOR.PATCH`` without leading zeros, optional ``-prerelease`` and ``+build``;
-- loose (Masterminds ``NewVersion``, imagebot's ``semver.strict: false``): also ``16``, ``3.19``
-  and leading zeros (``22.04``); missing parts are 0.
+- Flux's (``version.ParseVersion`` of fluxcd/pkg/version v0.8.0 and later, so Flux 2.7 and
+  later; imagebot's default): a tag with at least two dots, read by Masterminds' lenient
+  ``NewVersion``. So ``2024.01.15`` (leading zeros), ``1.2-rc.1`` (1.2.0-rc.1) and
+  ``18.6-alpine3.24`` (18.6.0-alpine3.24) are versions, ``16`` and ``3.19`` are not;
+- loose (Masterminds ``NewVersion`` alone, imagebot's ``semver.strict: false``): also ``16``,
+  ``3.19`` and ``v16``; missing parts are 0.
+Both take one optional lowercase ``v``, numbers that fit a uint64, and a prerelease whose numeric
+identifiers have no leading zero.
 """
 
 from __future__ import annotations
@@ -21,13 +25,11 @@ VersionKey = tuple  # (major, minor, patch, release, prerelease); see the module
 
 _U64_MAX = 0xFFFF_FFFF_FFFF_FFFF  # Go parses segments as uint64; larger values are not versions
 
-_NUM = r"(?:0|[1-9][0-9]*)"
 # A prerelease identifier: a number without leading zeros, or any [0-9A-Za-z-] run with a non-digit.
 _PRE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 _PRE = rf"(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?"
 _BUILD = r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 
-_STRICT = re.compile(rf"v?({_NUM})\.({_NUM})\.({_NUM}){_PRE}{_BUILD}").fullmatch
 _LOOSE = re.compile(rf"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?{_PRE}{_BUILD}").fullmatch
 
 
@@ -51,9 +53,14 @@ def _key(major: str, minor: str | None, patch: str | None, pre: str | None) -> V
     return (int(major), int(minor or 0), int(patch or 0), 0, _prerelease_key(pre))
 
 
-def parse_strict(tag: str) -> VersionKey | None:
-    """The version a strict semver tag names (``v1.2.3``, ``1.2.3-rc.1+build``), or None."""
-    m = _STRICT(tag)
+def parse_flux(tag: str) -> VersionKey | None:
+    """The version Flux reads in ``tag`` (``v1.2.3``, ``2024.01.15``, ``1.2-rc.1``), or None.
+
+    Flux splits the tag on its first two dots and wants three parts before parsing it leniently.
+    """
+    if tag.count(".") < 2:
+        return None
+    m = _LOOSE(tag)  # parse_loose, inlined: this runs once per tag of a repository
     if m is None:
         return None
     return _key(m[1], m[2], m[3], m[4])

@@ -16,9 +16,9 @@ from imagebot.registry._errors import (
     RegistryUnavailable,
 )
 from imagebot.registry._options import AccessOptions
-from imagebot.registry._retry import Backoff
 from imagebot.registry._stats import RequestStats
 from imagebot.registry.reference import ImageReference, is_valid_tag
+from imagebot.retry import Backoff
 
 if TYPE_CHECKING:
     from imagebot.registry._client import RegistryClient

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
-import re
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 
+from imagebot import redact
+from imagebot.httpbody import BodyLimit, BodyTooSlow, ResponseLimitError, body_limit
+from imagebot.registry import _parse
 from imagebot.registry._auth import Challenge, RegistryAuth, TokenCache, basic_header, parse_challenge
 from imagebot.registry._errors import (
     AuthError,
@@ -36,7 +37,7 @@ from imagebot.registry._errors import (
 from imagebot.registry._failures import describe_transport_error, error_detail
 from imagebot.registry._media import INDEX_TYPES, MANIFEST_ACCEPT, parse_created, pick_platform
 from imagebot.registry._options import AccessOptions
-from imagebot.registry._retry import RETRYABLE_STATUS, Backoff, parse_retry_after
+from imagebot.registry._parse import ParseError
 from imagebot.registry._stats import RequestStats
 from imagebot.registry._tls import TLSMaterialError, build_ssl_context
 from imagebot.registry.credentials import (
@@ -46,12 +47,16 @@ from imagebot.registry.credentials import (
     load_docker_config,
 )
 from imagebot.registry.reference import DOCKER_HUB, ImageReference, is_valid_tag
+from imagebot.retry import RETRYABLE_STATUS, Attempts, Backoff, parse_retry_after
 
 logger = logging.getLogger("imagebot.registry")
+_T = TypeVar("_T")
+_CALL = "imagebot.registry_call"  # request extension: the _Call a request belongs to
 
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
-_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^,;]+)*)')
-_MAX_DOCUMENT = 8 * 1024 * 1024  # manifests and configs are small; refuse absurd answers
+_MAX_DOCUMENT = 8 * 1024 * 1024  # a page of tags, a config blob: refuse absurd answers
+_MAX_MANIFEST = 4 * 1024 * 1024  # distribution refuses to store larger manifests
+_MAX_TOKEN = 1024 * 1024  # a token answer is a few KiB
+_MAX_TAGS = 500_000  # tags of one repository over all its pages
 _MAX_RETRY_AFTER = 60.0  # a host asking for a longer pause is skipped for this cycle at once
 
 
@@ -78,6 +83,9 @@ class _Call:
     host: _Host
     deadline: float
     auth: RegistryAuth | None = None
+    doing: str = ""  # what the call was waiting for, for the message when spec.timeout runs out
+    paging: str = ""  # how far a tag listing had come: a loop of page links says more than the last request
+    retried: str = ""  # why the last retried request stopped being retried (Attempts.stop_reason)
 
     @property
     def name(self) -> str:
@@ -145,10 +153,15 @@ class RegistryClient:
                                "(raise the page limit if this repository really has that many tags)")
                 visited.add(url)
                 pages += 1
+                call.paging = (f"the tag list was still paging after {pages - 1} pages ({len(tags)} tags) — the "
+                              "registry's page links may loop" if pages > 1 else "")
                 response = await self._fetch(call, "GET", url, what="repository")
-                page_tags = self._tags_of(call, response)
+                page_tags = self._parsed(call, _parse.tag_list, response.content)
                 before = len(tags)
                 tags.update(dict.fromkeys(page_tags))
+                if len(tags) > _MAX_TAGS:
+                    self._fail(InvalidResponse, call, f"more than {_MAX_TAGS} tags (the limit) after {pages} "
+                               "pages; stopped")
                 url = self._next_page(call, response)
                 if url is not None and len(tags) == before:
                     logger.warning("%s: a page of tags added nothing new but links to another; "
@@ -165,12 +178,10 @@ class RegistryClient:
             digest = response.headers.get("Docker-Content-Digest", "").strip()
             if not digest:
                 # Some registries leave the header off HEAD answers: the digest of the body is the same.
-                response = await self._fetch(call, "GET", url, headers=headers, what=f"tag {tag!r}")
+                response = await self._fetch(call, "GET", url, headers=headers, what=f"tag {tag!r}",
+                                             max_bytes=_MAX_MANIFEST)
                 digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
-            if not _DIGEST.fullmatch(digest):
-                self._fail(InvalidResponse, call, f"tag {tag!r}: the registry sent an invalid digest "
-                           f"{digest[:80]!r}")
-            return digest
+            return self._parsed(call, _parse.digest, digest, f"tag {tag!r}")
 
     async def created(self, ref: ImageReference, tag: str,
                       options: AccessOptions | None = None) -> datetime | None:
@@ -181,18 +192,21 @@ class RegistryClient:
         async with self._call(ref, options, tag) as call:
             manifest = await self._manifest(call, tag, f"tag {tag!r}")
             if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
-                child = pick_platform(manifest.get("manifests") or [])
+                entries = manifest.get("manifests")
+                child = pick_platform(entries) if isinstance(entries, list) else None
                 if child is None:
                     self._fail(InvalidResponse, call, f"tag {tag!r}: the image index lists no manifests")
+                child = self._parsed(call, _parse.digest, child, f"tag {tag!r} (index entry)")
                 manifest = await self._manifest(call, child, f"tag {tag!r} (platform manifest {child})")
             config = manifest.get("config")
             digest = config.get("digest") if isinstance(config, dict) else None
             if not isinstance(digest, str) or not digest:
                 return None  # schema1 or an artifact without a config: no creation time to read
+            digest = self._parsed(call, _parse.digest, digest, f"tag {tag!r} (config)")  # it goes into a URL
             if digest not in self._created:
                 response = await self._fetch(call, "GET", f"{call.base}/blobs/{digest}",
                                              what=f"config blob of tag {tag!r}", follow_redirects=True)
-                document = self._json(call, response, f"config blob of tag {tag!r}")
+                document = self._parsed(call, _parse.json_object, response.content, f"config blob of tag {tag!r}")
                 self._created[digest] = parse_created(document.get("created"))
             return self._created[digest]
 
@@ -208,19 +222,24 @@ class RegistryClient:
         host = self._host(ref.api_host)
         if host.skipped:
             raise RateLimited(f"{ref.name}: {host.skipped}", repository=ref.name, host=ref.api_host)
+        call: _Call | None = None
         try:
             async with asyncio.timeout(options.timeout):
                 credentials = await self._credentials_for(ref, options)
                 call = _Call(ref, options, self._client_for(ref, options), credentials, host,
                              time.monotonic() + options.timeout)
+                current = call
                 call.auth = RegistryAuth(ref.api_host, f"repository:{ref.repository}:pull", credentials,
-                                         self._tokens, lambda c, s, cr: self._fetch_token(call, c, s, cr))
+                                         self._tokens, lambda c, s, cr: self._fetch_token(current, c, s, cr))
                 yield call
         except TimeoutError:
-            raise RegistryUnavailable(
-                f"{ref.name}: no answer from {ref.api_host} within {options.timeout:g}s (spec.timeout) — "
-                "check that the registry is up and reachable, or raise spec.timeout",
-                repository=ref.name, host=ref.api_host) from None
+            limit = f"{options.timeout:g}s (spec.timeout)"
+            if call is not None and (call.paging or call.doing):
+                message = f"{call.paging or call.doing}; stopped when {limit} ran out"
+            else:
+                message = (f"no answer from {ref.api_host} within {limit} — check that the registry is up "
+                           "and reachable, or raise spec.timeout")
+            raise RegistryUnavailable(f"{ref.name}: {message}", repository=ref.name, host=ref.api_host) from None
 
     def _host(self, name: str) -> _Host:
         if name not in self._hosts:
@@ -237,15 +256,23 @@ class RegistryClient:
                 where = f" in secret {options.cert_secret_name!r}" if options.cert_secret_name else ""
                 raise RegistryError(f"{ref.name}: {exc}{where}", repository=ref.name,
                                     host=ref.api_host) from None
+            limit = BodyLimit(_MAX_DOCUMENT)  # each call sets its deadline: the end of spec.timeout
             self._http[key] = httpx.AsyncClient(
                 verify=context, timeout=options.timeout,
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=4 * self._concurrency),
-                event_hooks={"request": [_stamp_request], "response": [self._count_response]},
+                event_hooks={"request": [_stamp_request, limit.on_request],
+                             "response": [self._count_response, limit]},
                 headers={"User-Agent": "imagebot"},
             )
         return self._http[key]
 
     async def _count_response(self, response: httpx.Response) -> None:
+        call = response.request.extensions.get(_CALL)
+        # For the message if spec.timeout runs out while the body is read (_send restores it after).
+        if isinstance(call, _Call) and response.is_success:
+            call.doing = (f"{response.request.url.netloc.decode()} answered {response.status_code} to "
+                          f"{response.request.method} {response.request.url.path[:200]} but was still sending "
+                          "the body")
         sent = response.request.extensions.get("imagebot_sent")
         seconds = time.monotonic() - sent if sent is not None else None
         self.stats.record_response(response.request.url.netloc.decode(), response.status_code, seconds)
@@ -282,59 +309,85 @@ class RegistryClient:
     # ---- requests ----------------------------------------------------------------------------
 
     async def _fetch(self, call: _Call, method: str, url: str, *, what: str,
-                     headers: dict[str, str] | None = None, follow_redirects: bool = False) -> httpx.Response:
+                     headers: dict[str, str] | None = None, follow_redirects: bool = False,
+                     max_bytes: int | None = None) -> httpx.Response:
         """Send with auth, limits and retries; return a 2xx answer or raise the matching RegistryError."""
         response = await self._send(call, method, url, headers=headers or {}, auth=call.auth,
-                                    follow_redirects=follow_redirects)
+                                    follow_redirects=follow_redirects, max_bytes=max_bytes)
         if response.status_code < 300:
             return response
         self._raise_for_status(call, response, what)
 
     async def _send(self, call: _Call, method: str, url: str, *, headers: dict[str, str],
                     auth: httpx.Auth | None, follow_redirects: bool = False, limited: bool = True,
-                    data: dict[str, str] | None = None) -> httpx.Response:
+                    data: dict[str, str] | None = None, max_bytes: int | None = None) -> httpx.Response:
         host = call.host
-        attempt = 0
+        # Retries end with the retry count or with spec.timeout, whichever comes first: a wait that
+        # would outlast the timeout is not started, and the last answer is reported as it was.
+        attempts = Attempts(self._backoff, self._retries, deadline=call.deadline)
+        call.retried = ""
+        before = call.doing  # restored once this request is done: a later one may hang for its own reasons
         while True:
             self._check_skipped(call)
             async with self._slot(host, limited):
                 self._check_skipped(call)
                 pause = host.resume_at - time.monotonic()
                 if pause > 0:
+                    if pause >= call.remaining():
+                        raise RateLimited(f"{call.name}: registry {call.ref.api_host} is rate limiting requests "
+                                          f"(429) and asks for a {pause:.0f}s pause, longer than the "
+                                          f"{call.remaining():.1f}s left of spec.timeout",
+                                          repository=call.name, host=call.ref.api_host)
                     await asyncio.sleep(pause)
                     self._check_skipped(call)
                 sent_at = time.monotonic()
+                doing = call.doing
                 try:
                     response = await call.http.request(
                         method, url, headers=headers, auth=auth, data=data,
-                        follow_redirects=follow_redirects, timeout=call.remaining())
-                    await response.aread()
+                        follow_redirects=follow_redirects, timeout=call.remaining(),
+                        extensions={**body_limit(max_bytes, call.deadline), _CALL: call})
+                    call.doing = doing
+                except ResponseLimitError as exc:
+                    kind = RegistryUnavailable if isinstance(exc, BodyTooSlow) else InvalidResponse
+                    self._fail(kind, call, f"{exc} — the registry or a proxy in front of it is misbehaving")
+                except httpx.TooManyRedirects:
+                    self._fail(InvalidResponse, call, f"{method} {httpx.URL(url).path[:200]} was redirected more "
+                               f"than {call.http.max_redirects} times (a redirect loop) — the registry or a proxy "
+                               "in front of it is misconfigured")
+                except httpx.DecodingError as exc:
+                    self._fail(InvalidResponse, call, f"the registry sent a body that cannot be decoded ({exc}) — "
+                               "the registry or a proxy in front of it is misbehaving")
                 except (httpx.TransportError, ssl.SSLError) as exc:
                     # ssl errors after the handshake (a refused client certificate) escape httpx unwrapped.
+                    call.doing = doing
                     self.stats.record_transport_error(httpx.URL(url).netloc.decode())
                     failure = describe_transport_error(exc, call.ref.api_host, call.options)
-                    if failure.final or attempt >= self._retries:
-                        suffix = f" (after {attempt} retries)" if attempt else ""
+                    delay = None if failure.final else attempts.next_wait()
+                    if delay is None:
+                        suffix = f" ({attempts.stop_reason})" if attempts.stop_reason else ""
                         raise RegistryUnavailable(f"{call.name}: {failure.message}{suffix}",
                                                   repository=call.name, host=call.ref.api_host) from None
                     response = None
             if response is None:
-                delay = self._backoff.delay(attempt)
                 logger.debug("%s: %s failed (%s); retry %d in %.2fs", call.name, method, failure.message,
-                             attempt + 1, delay)
+                             attempts.done, delay)
             elif response.status_code == 429:
                 self._on_rate_limited(call, sent_at, response)
                 continue  # the host's own schedule (resume_at) decides when to try again
             else:
                 if host.throttled_since is not None and sent_at >= host.throttled_since:
                     host.throttled_since, host.strikes = None, 0
-                if response.status_code not in RETRYABLE_STATUS or attempt >= self._retries:
+                if response.status_code not in RETRYABLE_STATUS:
+                    call.doing = before
                     return response
-                retry_after = parse_retry_after(response.headers.get("Retry-After")) or 0.0
-                delay = max(min(retry_after, _MAX_RETRY_AFTER), self._backoff.delay(attempt))
+                delay = attempts.next_wait(parse_retry_after(response.headers.get("Retry-After")))
+                if delay is None:
+                    call.retried, call.doing = attempts.stop_reason, before
+                    return response
+                call.doing = f"{call.ref.api_host} answered {response.status_code}, and retrying it"
                 logger.debug("%s: %s answered %d; retry %d in %.2fs", call.name, method,
-                             response.status_code, attempt + 1, delay)
-            attempt += 1
+                             response.status_code, attempts.done, delay)
             await asyncio.sleep(delay)
 
     @asynccontextmanager
@@ -401,12 +454,13 @@ class RegistryClient:
             data = {**params, "grant_type": "refresh_token", "refresh_token": credentials.identity_token,
                     "client_id": "imagebot", "scope": scope}
             response = await self._send(call, "POST", str(realm), headers=headers, auth=None,
-                                        limited=False, data=data)
+                                        limited=False, data=data, max_bytes=_MAX_TOKEN)
         else:
             if credentials is not None:
                 headers["Authorization"] = basic_header(credentials)
             url = realm.copy_merge_params({**params, "scope": scope})
-            response = await self._send(call, "GET", str(url), headers=headers, auth=None, limited=False)
+            response = await self._send(call, "GET", str(url), headers=headers, auth=None, limited=False,
+                                        max_bytes=_MAX_TOKEN)
         if response.status_code in (401, 403):
             self._fail(AuthError, call, f"the token server {realm.host} refused "
                        f"{'the credentials' if credentials else 'an anonymous token'} "
@@ -414,10 +468,12 @@ class RegistryClient:
         if response.status_code >= 300:
             self._fail(RegistryUnavailable, call, f"the token server {realm.host} answered "
                        f"{response.status_code} — try again later")
-        document = self._json(call, response, f"token from {realm.host}")
+        document = self._parsed(call, _parse.json_object, response.content, f"token from {realm.host}")
         token = document.get("token") or document.get("access_token")
         if not isinstance(token, str) or not token:
             self._fail(InvalidResponse, call, f"the token server {realm.host} answered without a token")
+        # A registry may echo the token it refused: it is a credential like any other.
+        redact.register_secrets([token, *(t for t in (document.get("refresh_token"),) if isinstance(t, str))])
         lifetime = document.get("expires_in")
         return token, float(lifetime) if isinstance(lifetime, int | float) and lifetime > 0 else 60.0
 
@@ -425,48 +481,18 @@ class RegistryClient:
 
     async def _manifest(self, call: _Call, reference: str, what: str) -> dict[str, Any]:
         response = await self._fetch(call, "GET", f"{call.base}/manifests/{reference}",
-                                     headers={"Accept": MANIFEST_ACCEPT}, what=what)
-        document = self._json(call, response, f"manifest of {what}")
-        if "mediaType" not in document and response.headers.get("Content-Type"):
-            document["mediaType"] = response.headers["Content-Type"].split(";")[0].strip()
-        return document
+                                     headers={"Accept": MANIFEST_ACCEPT}, what=what, max_bytes=_MAX_MANIFEST)
+        return self._parsed(call, _parse.manifest, response.content, response.headers.get("Content-Type"), what)
 
-    def _tags_of(self, call: _Call, response: httpx.Response) -> list[str]:
-        document = self._json(call, response, "tag list")
-        tags = document.get("tags")
-        if tags is None:
-            return []
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            self._fail(InvalidResponse, call, "the tag list's 'tags' is not a list of strings")
-        return tags
-
-    def _json(self, call: _Call, response: httpx.Response, what: str) -> dict[str, Any]:
-        if len(response.content) > _MAX_DOCUMENT:
-            self._fail(InvalidResponse, call, f"the {what} is larger than {_MAX_DOCUMENT // 2**20} MiB")
+    def _parsed(self, call: _Call, parse: Callable[..., _T], *args: Any) -> _T:
         try:
-            document = json.loads(response.content)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self._fail(InvalidResponse, call, f"the registry sent malformed JSON for the {what} ({exc}) — "
-                       "the registry or a proxy in front of it is misbehaving")
-        if not isinstance(document, dict):
-            self._fail(InvalidResponse, call, f"the registry sent JSON that is not an object for the {what}")
-        return document
+            return parse(*args)
+        except ParseError as exc:
+            self._fail(InvalidResponse, call, str(exc))
 
     def _next_page(self, call: _Call, response: httpx.Response) -> str | None:
-        for header in response.headers.get_list("Link"):
-            for target, params in _LINK.findall(header):
-                rels = re.findall(r'rel\s*=\s*"?([^";]+)"?', params)
-                if "next" not in " ".join(rels).split():
-                    continue
-                current = response.request.url
-                following = current.join(target)
-                if (following.scheme, following.host, following.port) != (
-                        current.scheme, current.host, current.port):
-                    self._fail(InvalidResponse, call, f"refusing to follow a tag-list page link to another "
-                               f"host or scheme ({following.scheme}://{following.netloc.decode()}) — the "
-                               "registry or a proxy in front of it is misconfigured")
-                return str(following)
-        return None
+        following = self._parsed(call, _parse.next_page, response.headers.get_list("Link"), response.request.url)
+        return None if following is None else str(following)
 
     def _raise_for_status(self, call: _Call, response: httpx.Response, what: str) -> NoReturn:
         status = response.status_code
@@ -487,7 +513,8 @@ class RegistryClient:
             hint = " — check spec.image" if what == "repository" else ""
             self._fail(NotFound, call, f"{what} not found (404){detail}{hint}")
         if status >= 500:
-            retried = f" after {self._retries} retries" if self._retries else ""
+            retried = call.retried and (f" {call.retried}" if call.retried.startswith("after")
+                                        else f"; {call.retried}")
             self._fail(RegistryUnavailable, call, f"the registry answered {status}{retried}{detail} — it is "
                        "failing; try again later")
         if status == 400 and "HTTP request to an HTTPS server" in response.text:
@@ -500,6 +527,10 @@ class RegistryClient:
         credentials = call.credentials
         if credentials is None:
             host = "docker.io" if call.ref.registry == DOCKER_HUB else call.ref.registry
+            config = self._configs.get(call.options.credentials_config or b"")
+            if config is not None:  # a secretRef is set, without an entry for this host: say what it has
+                hosts = ", ".join(sorted(config.auths)) or "no hosts"
+                return f"the registry wants credentials, and {config.source} has none for {host}: it has {hosts}"
             return (f"the registry wants credentials: set spec.secretRef to a docker config secret with "
                     f"credentials for {host}")
         if lacking:

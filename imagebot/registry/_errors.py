@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from imagebot.redact import scrub
+
 
 class RegistryError(Exception):
     """A registry operation failed; `repository` is registry/repository, `host` the API host."""
 
     def __init__(self, message: str, *, repository: str = "", host: str = "") -> None:
-        super().__init__(message)
+        # Messages quote what registries answered: no registered credential may pass through.
+        super().__init__(scrub(message))
         self.repository = repository
         self.host = host
 

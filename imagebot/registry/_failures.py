@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from imagebot.redact import excerpt
 from imagebot.registry._options import AccessOptions
 
 
@@ -48,11 +49,15 @@ def describe_transport_error(exc: httpx.TransportError | ssl.SSLError, host: str
 
 
 def error_detail(response: httpx.Response) -> str:
-    """The registry's own error code and message (distribution's `errors` array), if it sent one."""
+    """The registry's own error code and message (distribution's `errors` array), if it sent one.
+
+    Never more: a body can echo what we sent (credentials included), so only these two short fields
+    are quoted, each cut, stripped of control characters and scrubbed of every registered secret.
+    """
     try:
         errors = json.loads(response.content).get("errors")
         first = errors[0]
-        code, message = str(first.get("code", ""))[:60], str(first.get("message", ""))[:160]
-    except (ValueError, AttributeError, TypeError, IndexError, KeyError):
+        code, message = excerpt(str(first.get("code", "")), 60), excerpt(str(first.get("message", "")), 160)
+    except (ValueError, AttributeError, TypeError, IndexError, KeyError, RecursionError):
         return ""
     return f": {code} {message}".rstrip() if code or message else ""

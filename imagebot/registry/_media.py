@@ -19,13 +19,18 @@ def pick_platform(manifests: list[Any]) -> str | None:
     """linux/amd64 if the index has it, else the first image that is not an attestation."""
     candidates = [m for m in manifests if isinstance(m, dict) and isinstance(m.get("digest"), str)]
     for entry in candidates:
-        platform = entry.get("platform") or {}
+        platform = _platform(entry)
         if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
             return entry["digest"]
     for entry in candidates:
-        if (entry.get("platform") or {}).get("os") != "unknown":
+        if _platform(entry).get("os") != "unknown":
             return entry["digest"]
     return None
+
+
+def _platform(entry: dict[str, Any]) -> dict[str, Any]:
+    platform = entry.get("platform")
+    return platform if isinstance(platform, dict) else {}
 
 
 def parse_created(value: Any) -> datetime | None:

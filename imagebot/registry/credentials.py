@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from imagebot.redact import register_credentials
 from imagebot.registry.reference import DOCKER_HUB
 
 DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 _HUB_HOSTNAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _HELPER_TIMEOUT = 30.0
+MAX_CONFIG_BYTES = 1024 * 1024  # a docker config with hundreds of registries is a few KiB
 _TOKEN_USERNAME = "<token>"  # a helper's way of returning an identity (refresh) token
 _T = TypeVar("_T")
 
@@ -60,10 +62,15 @@ class DockerConfig:
 
     @classmethod
     def parse(cls, data: bytes, source: str) -> DockerConfig:
+        if len(data) > MAX_CONFIG_BYTES:
+            raise CredentialLookupError(f"{source} is larger than {MAX_CONFIG_BYTES // 1024} KiB, the limit for a "
+                                        "docker config")
         try:
             document = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CredentialLookupError(f"{source} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise CredentialLookupError(f"{source} is JSON nested too deeply to be a docker config") from None
         if not isinstance(document, dict):
             raise CredentialLookupError(f"{source} is not a JSON object")
         legacy = "auths" not in document and not {"credsStore", "credHelpers"} & document.keys()
@@ -103,7 +110,8 @@ def load_docker_config(directory: Path | None = None) -> DockerConfig | None:
         directory = Path(env) if env else Path.home() / ".docker"
     path = directory / "config.json"
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)  # a bigger one is refused by parse, unread
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -147,6 +155,9 @@ async def run_credential_helper(helper: str, server: str) -> Credentials | None:
         raise CredentialLookupError(
             f"credential helper {program} printed something other than its JSON answer") from None
     source = f"credential helper {program}"
+    if not isinstance(username, str) or not isinstance(secret, str):
+        raise CredentialLookupError(f"credential helper {program} answered a non-string Username or Secret")
+    register_credentials(username, secret, tokens=[secret])
     if username == _TOKEN_USERNAME:
         return Credentials("", "", source, identity_token=secret)
     return Credentials(username, secret, source)
@@ -172,14 +183,22 @@ def _hostname(key: str) -> str:
 
 
 def _parse_entry(value: dict[str, Any], key: str, source: str) -> _AuthEntry:
-    identity = value.get("identitytoken") or None
-    if value.get("auth"):
+    fields = {name: value.get(name) for name in ("auth", "username", "password", "identitytoken", "registrytoken")}
+    for name, field_value in fields.items():
+        if field_value is not None and not isinstance(field_value, str):
+            raise CredentialLookupError(f"{source}: the {name!r} of {key!r} must be a string")
+    # Registered before anything is sent: a registry echoing them back must find them hidden.
+    register_credentials(fields["username"], fields["password"], auth=fields["auth"],
+                         tokens=[fields["identitytoken"], fields["registrytoken"]])
+    identity = fields["identitytoken"] or None
+    if fields["auth"]:
         try:
-            decoded = base64.b64decode(value["auth"], validate=False).decode()
+            decoded = base64.b64decode(fields["auth"], validate=False).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise CredentialLookupError(f"{source}: the 'auth' of {key!r} is not base64 of user:password") from None
         username, sep, password = decoded.partition(":")
         if not sep:
             raise CredentialLookupError(f"{source}: the 'auth' of {key!r} is not base64 of user:password")
+        register_credentials(username, password)
         return _AuthEntry(username, password, identity)
-    return _AuthEntry(value.get("username"), value.get("password"), identity)
+    return _AuthEntry(fields["username"], fields["password"], identity)

@@ -160,11 +160,12 @@ class _AnyMethod:
         await self._app(scope, receive, send)
 
 
-def health_routes(*, metrics: Metrics, ready: Callable[[], bool]) -> list[BaseRoute]:
-    """/healthz (the process answers), /readyz (503 until `ready()`), /metrics (Prometheus text)."""
+def health_routes(*, metrics: Metrics, ready: Callable[[], bool],
+                  alive: Callable[[], bool] = lambda: True) -> list[BaseRoute]:
+    """/healthz (503 when not `alive()`), /readyz (503 until `ready()`), /metrics (Prometheus text)."""
 
     async def healthz(_: Request) -> Response:
-        return text(200, "ok")
+        return text(200, "ok") if alive() else text(503, "the service's event loop is stalled")
 
     async def readyz(_: Request) -> Response:
         return text(200, "ready") if ready() else text(503, "not ready")
@@ -217,6 +218,8 @@ def service_app(runtime: Runtime, hooks: HookEndpoint, ready: Callable[[], bool]
     return build_app([*routes, *extra_routes], limits or Limits(), **starlette)
 
 
-def health_app(metrics: Metrics, ready: Callable[[], bool], *, limits: Limits | None = None) -> Starlette:
-    """The health port's application: /healthz, /readyz and /metrics only."""
-    return build_app(health_routes(metrics=metrics, ready=ready), limits or Limits())
+def health_app(metrics: Metrics, ready: Callable[[], bool], alive: Callable[[], bool], *,
+               limits: Limits | None = None) -> Starlette:
+    """The health port's application: /healthz, /readyz and /metrics only. It runs on a loop of its
+    own (service/health.py): `alive()` says whether the service's loop still runs."""
+    return build_app(health_routes(metrics=metrics, ready=ready, alive=alive), limits or Limits())

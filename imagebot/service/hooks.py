@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from imagebot.service.metrics import FailureKind, Metrics
+from imagebot.failures import FailureKind
+from imagebot.service.metrics import Metrics
 from imagebot.service.receivers import HookError, HookResult, ReceiverSettings, verify
 
 log = logging.getLogger("imagebot.service")

@@ -15,12 +15,15 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imagebot.service.runtime import ConfigRejected, Runtime, ServiceOptions
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
     from imagebot.service.ui import UiSettings
 
 log = logging.getLogger("imagebot.service")
@@ -47,17 +50,21 @@ class Listen:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+ExtraRoutes = Callable[[Runtime], Sequence["BaseRoute"]]
+
+
 def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None = None,
-          ui: UiSettings | None = None) -> int:
+          extra_routes: ExtraRoutes | None = None, ui: UiSettings | None = None) -> int:
     """Run the service until SIGTERM or SIGINT; 0 after a clean stop, 1 when it cannot start.
 
     `health_listen` adds a port of its own for /healthz, /readyz and /metrics, with its own
     connection cap, so that webhook traffic (or an attack on it) can never fail a probe.
-    `ui` sets who may use the status page (default: pages open, scan/run buttons off).
+    `extra_routes(runtime)` gives more routes for the main port. `ui` sets who may use the status
+    page at / (default: pages open, scan/run buttons off).
     """
     # APScheduler logs every job run at INFO; our own lines say what each run did.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    code, abandoned = asyncio.run(_serve(options, listen, health_listen, ui))
+    code, abandoned = asyncio.run(_serve(options, listen, health_listen, extra_routes, ui))
     if abandoned:
         # Runs still in a git subprocess after the bound: leave without joining their threads.
         # A push is atomic on the remote, and the local clone is reset before its next use.
@@ -68,10 +75,11 @@ def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None 
 
 
 async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None,
-                 ui: UiSettings | None) -> tuple[int, bool]:
+                 extra_routes: ExtraRoutes | None, ui: UiSettings | None) -> tuple[int, bool]:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from imagebot.service.app import health_app, service_app
+    from imagebot.service.health import Heartbeat, ThreadedHttpServer
     from imagebot.service.hooks import HookEndpoint
     from imagebot.service.limits import HEALTH_LIMITS, Limits
     from imagebot.service.metrics import Metrics
@@ -104,15 +112,18 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
         hooks = HookEndpoint(runtime.on_hook, generation.receivers, metrics=metrics, on_call=page.calls.record)
 
         limits = Limits()
+        # The status page serves /status too, behind its login when --ui-auth all says so.
         status_page = ui_routes(page, page, ui or UiSettings(), status=runtime.status)
-        servers = [HttpServer(listen.host, listen.port,
-                              service_app(runtime, hooks, ready, limits=limits, extra_routes=status_page,
-                                          serve_status=False),
-                              limits=limits, name="main")]
+        app = service_app(runtime, hooks, ready, limits=limits, serve_status=False,
+                          extra_routes=[*status_page, *(extra_routes(runtime) if extra_routes else ())])
+        heartbeat = Heartbeat()
+        heartbeat_task = loop.create_task(heartbeat.run())
+        servers: list[HttpServer | ThreadedHttpServer] = [
+            HttpServer(listen.host, listen.port, app, limits=limits, name="main")]
         if health_listen is not None:
-            servers.append(HttpServer(health_listen.host, health_listen.port,
-                                      health_app(metrics, ready, limits=HEALTH_LIMITS),
-                                      limits=HEALTH_LIMITS, name="health"))
+            servers.append(ThreadedHttpServer(health_listen.host, health_listen.port,
+                                              health_app(metrics, ready, heartbeat.alive, limits=HEALTH_LIMITS),
+                                              limits=HEALTH_LIMITS, name="health"))
         for server in servers:
             try:
                 await server.start()
@@ -120,6 +131,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
                 print(f"error: cannot listen on {server.address}: {err.strerror or err}", file=sys.stderr)
                 for started in servers:
                     await started.stop()
+                heartbeat_task.cancel()
                 return 1, False
 
         def schedule() -> None:
@@ -179,6 +191,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
             finished = await runtime.shutdown(SHUTDOWN_TIMEOUT, NOTIFY_DRAIN_TIMEOUT)
             for server in servers[1:]:  # probes answer until the end
                 await server.stop(grace=1.0)
+            heartbeat_task.cancel()
         log.info("imagebot service stopped" + ("" if finished else " (runs abandoned)"))
         return 0, not finished
 

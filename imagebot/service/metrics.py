@@ -7,33 +7,19 @@ name the event; the collectors stay reachable as attributes for tests and dashbo
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from imagebot.failures import FailureKind
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+__all__ = ["CONTENT_TYPE", "FailureKind", "Metrics"]  # FailureKind: re-exported for old importers
 
 # Registry round trips and scans: from a few milliseconds to a slow registry's timeout.
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # The push-to-commit target is under a second: resolve well below and around it.
 _LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-
-class FailureKind(StrEnum):
-    """Why something failed, as the `kind` label of imagebot_failures_total."""
-
-    REGISTRY = "registry"  # unreachable, 5xx, bad answer
-    AUTH = "auth"  # registry or forge refused the credentials
-    RATE_LIMIT = "rate_limit"
-    CONFIG = "config"  # invalid config, failed reload
-    GIT = "git"  # clone, fetch, commit
-    PUSH = "push"  # push rejected after retries
-    FORGE = "forge"  # pull request API
-    UPDATE = "update"  # a file could not be edited
-    NOTIFY = "notify"  # a notifier failed
-    WEBHOOK = "webhook"  # an incoming webhook was refused
 
 
 class Metrics:

@@ -17,8 +17,9 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from imagebot.config import Config, ImagePolicy, ImageUpdateAutomation, SecretStore
+from imagebot.failures import FailureKind
 from imagebot.service.generation import ConfigRejected, Generation, ServiceOptions, load_generation
-from imagebot.service.metrics import FailureKind, Metrics
+from imagebot.service.metrics import Metrics
 from imagebot.service.receivers import HookResult, ReceiverSettings
 from imagebot.service.resolve import ConfigChanges, config_changes, pushed_matches, resolve_resources
 from imagebot.service.serial import SerialRuns, Trigger
@@ -211,7 +212,7 @@ class Runtime:
             fields = {"repository": key, "image": result.image, "trigger": trigger.reason}
             if result.error:
                 self.metrics.scan_finished(key, ok=False, seconds=seconds)
-                self.metrics.failure(FailureKind(result.error_kind or "registry"))
+                self.metrics.failure(result.error_kind or FailureKind.REGISTRY)
                 log.error("scan failed: %s", result.error, extra=fields)
             else:
                 self.metrics.scan_finished(key, ok=True, seconds=seconds, tags=result.tags)
@@ -299,7 +300,7 @@ class Runtime:
         if outcome.pull_request_url:
             self.metrics.pull_request(key)
         if outcome.status == "failed":
-            self.metrics.failure(_outcome_failure_kind(outcome))
+            self.metrics.failure(outcome.error_kind or FailureKind.INTERNAL)
 
     # --- status ------------------------------------------------------------------------------------
 
@@ -351,11 +352,3 @@ def record_registry_stats(metrics: Metrics, stats: RequestStats) -> None:
         histogram = metrics.registry_request_duration.labels(host)
         for seconds in durations:
             histogram.observe(seconds)
-
-
-def _outcome_failure_kind(outcome: AutomationOutcome) -> FailureKind:
-    kind = outcome.error_kind or ""
-    if kind == "git" and "push" in (outcome.error or "") and "reject" in (outcome.error or ""):
-        return FailureKind.PUSH
-    return {"git": FailureKind.GIT, "config": FailureKind.CONFIG, "forge": FailureKind.FORGE,
-            "update": FailureKind.UPDATE}.get(kind, FailureKind.GIT)

@@ -27,8 +27,8 @@ def apply_updates(
     `values` is keyed by "NAMESPACE:NAME" of the ImagePolicy. A file whose edit does not verify is
     left untouched and reported in `notes`; the other files still update.
     """
-    context = _Context(values, {key: refusal(v) for key, v in values.items()}, default_namespace)
-    result = UpdateResult()
+    context = _Context(values, {key: refusal(v) for key, v in values.items()}, default_namespace, set())
+    result = UpdateResult(marked=context.marked)
     for item in candidates(Path(root)):
         if isinstance(item, Skipped):
             result.notes.append(Note(item.rel, 0, f"not followed: {item.reason}", "warning", "symlink-outside"))
@@ -56,6 +56,7 @@ class _Context:
     values: Mapping[str, PolicyValue]
     refusals: Mapping[str, str | None]
     default_namespace: str
+    marked: set[str]  # every policy a marker names, filled in as files are read
 
 
 def update_file(item: Candidate, context: _Context) -> tuple[FileChange | None, list[Note]]:
@@ -75,6 +76,7 @@ def update_file(item: Candidate, context: _Context) -> tuple[FileChange | None, 
     changes: list[Change] = []
     expected: dict[int, str] = {}
     for target in found.targets:
+        context.marked.add(target.marker.policy)
         new_value = _new_value(rel, target, context, notes)
         if new_value is None or new_value == target.value:
             continue

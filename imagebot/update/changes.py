@@ -44,7 +44,13 @@ class ObjectRef:
 
     def __str__(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        return f"{self.kind} {where}"
+        return f"{self.kind} {where}" if where else self.kind  # a kustomization.yaml has no metadata
+
+
+def object_label(obj: ObjectRef | None) -> str:
+    """The one label of a change's object in history, notifications and output: "" for a value outside
+    any Kubernetes object (a Helm values file)."""
+    return str(obj) if obj is not None else ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class UpdateResult:
     files: list[FileChange] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     written: bool = False  # True when the changed files were written to disk
+    marked: set[str] = field(default_factory=set)  # "NAMESPACE:NAME" of every policy a marker names
 
     @property
     def changes(self) -> list[Change]:

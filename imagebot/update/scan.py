@@ -98,6 +98,8 @@ class _Frame:
     obj: _Object | None = None  # set on mappings that can be objects: roots, root list items
     meta_of: _Object | None = None  # set on the `metadata` mapping of such an object
     objects: tuple[_Object, ...] = ()  # candidate objects enclosing this frame, outermost first
+    key_end: int | None = None  # offset just after the current key's text (scalar keys only)
+    key_line: int = 0
 
 
 def event_key(event: Any) -> EventKey:
@@ -164,7 +166,10 @@ def scan(text: str, default_namespace: str, fast: bool = True) -> Scan:
             stack = [_Frame("doc")]
             continue
         if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
-            stack.pop()
+            closed = stack.pop()
+            if closed.flow and (problem := _after_flow(text, event.end_mark.index + offset, stack,
+                                                       event.end_mark.line + 1, default_namespace)):
+                problems.append(problem)
             continue
         if not stack or not isinstance(event, (ScalarEvent, CollectionStartEvent, AliasEvent)):
             continue
@@ -172,6 +177,14 @@ def scan(text: str, default_namespace: str, fast: bool = True) -> Scan:
         parent = stack[-1]
         role = _role(parent)  # "key", "value", "item" or "root"
         key = parent.key
+        if role == "value" and (problem := _on_key(text, parent, event, offset, default_namespace)):
+            problems.append(problem)
+        if isinstance(event, AliasEvent) and role in ("value", "item"):
+            alias_end = event.end_mark.index + offset
+            if _is_marker(_line_comment(text, alias_end, alias_end, False, any(f.flow for f in stack)),
+                          default_namespace):
+                problems.append(MarkerProblem(event.start_mark.line + 1, f"marker ignored: it follows an alias "
+                                              f"(*{event.anchor}); mark the anchored value instead"))
 
         if isinstance(event, ScalarEvent):
             ordinal += 1
@@ -179,6 +192,7 @@ def scan(text: str, default_namespace: str, fast: bool = True) -> Scan:
             block = event.style in ("|", ">")
             if role == "key":
                 parent.key = event.value
+                parent.key_end, parent.key_line = end, event.end_mark.line + 1
             elif role == "value" and parent.meta_of is not None and key in ("name", "namespace"):
                 parent.meta_of.fields[key] = event.value
             elif role == "value" and parent.obj is not None and key in ("apiVersion", "kind"):
@@ -225,7 +239,7 @@ def scan(text: str, default_namespace: str, fast: bool = True) -> Scan:
         if role == "key":
             parent.expect_key = False
             if not isinstance(event, ScalarEvent):
-                parent.key = None  # a complex key or an alias: never one we look at
+                parent.key = parent.key_end = None  # a complex key or an alias: never one we look at
         elif role == "value":
             parent.expect_key = True  # parent.key stays: the children of this value need it
 
@@ -276,6 +290,51 @@ def _may_be_object(stack: list[_Frame], role: str) -> bool:
     if grand.kind == "doc":
         return True
     return len(stack) == 3 and grand.kind == "map" and grand.obj is not None and grand.key == "items"
+
+
+def _is_marker(comment: str | None, default_namespace: str) -> bool:
+    if comment is None:
+        return False
+    try:
+        return parse_comment(comment, default_namespace) is not None
+    except InvalidMarker:
+        return True  # meant as one: the reader wants to hear it marks nothing either way
+
+
+def _on_key(text: str, parent: _Frame, event: Any, offset: int, default_namespace: str) -> MarkerProblem | None:
+    """A marker after a key whose value is not a scalar on the same line: it marks nothing (Flux's
+    markers mark scalar values), which the writer of the file needs to hear."""
+    if parent.key_end is None:
+        return None
+    start = event.start_mark.index + offset
+    same_line = event.start_mark.line + 1 == parent.key_line
+    if isinstance(event, ScalarEvent) and same_line:
+        return None  # the ordinary case: the marker, if any, follows the value
+    eol = text.find("\n", parent.key_end)
+    stop = len(text) if eol < 0 else eol
+    segment = text[parent.key_end : min(stop, start) if same_line else stop]
+    hash_at = next((i for i, ch in enumerate(segment) if ch == "#" and i > 0 and segment[i - 1] in " \t"), -1)
+    if hash_at < 0 or not _is_marker(segment[hash_at:].rstrip("\r"), default_namespace):
+        return None
+    where = f"it is on the key {parent.key!r}"
+    if isinstance(event, MappingStartEvent):
+        why = f"{where}, whose value is a mapping"
+    elif isinstance(event, CollectionStartEvent):
+        why = f"{where}, whose value is a sequence"
+    elif isinstance(event, AliasEvent):
+        why = f"{where}, whose value is an alias"
+    else:
+        why = f"{where}, not after its value (on line {event.start_mark.line + 1})"
+    return MarkerProblem(parent.key_line, f"marker ignored: {why}; markers go after a scalar value, on its line")
+
+
+def _after_flow(text: str, end: int, stack: list[_Frame], line: int, default_namespace: str) -> MarkerProblem | None:
+    """A marker after a flow collection (`[a, b] # marker`) marks no scalar."""
+    comment = _line_comment(text, end, end, False, any(f.flow for f in stack))
+    if not _is_marker(comment, default_namespace):
+        return None
+    return MarkerProblem(line, "marker ignored: it follows a flow collection ({...} or [...]), not a scalar "
+                               "value; mark a scalar, or write the collection in block style")
 
 
 def _marker_for(

@@ -138,8 +138,12 @@ def test_secrets_are_checked_when_a_folder_is_given(tmp_path: Path) -> None:
     secrets = tmp_path / "secrets"
     (secrets / "regcred").mkdir(parents=True)
     errors = [str(p) for p in load_config(tmp_path / "cfg", secrets).errors]
-    assert any("spec.secretRef: secret 'regcred' has none of the keys .dockerconfigjson" in e for e in errors)
-    (secrets / "regcred" / ".dockerconfigjson").write_text('{"auths": {}}')
+    assert any("spec.secretRef: secret 'regcred' has no key '.dockerconfigjson'" in e for e in errors), errors
+    # what the secret holds is checked too: credentials for the image's host
+    (secrets / "regcred" / ".dockerconfigjson").write_text('{"auths": {"quay.io": {"auth": "dTpw"}}}')
+    [error] = load_config(tmp_path / "cfg", secrets).errors
+    assert "has no credentials for ghcr.io: it has quay.io" in error.message
+    (secrets / "regcred" / ".dockerconfigjson").write_text('{"auths": {"ghcr.io": {"auth": "dTpw"}}}')
     assert load_config(tmp_path / "cfg", secrets).errors == []
 
 

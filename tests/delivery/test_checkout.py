@@ -113,6 +113,7 @@ def test_a_clone_in_use_makes_the_next_user_wait(tmp_path: Path, bare_remote: Ba
         with Checkout.locked(Path({str(tmp_path / 'cache')!r}), GitSource({source.url!r}, "main")):
             print("holding", flush=True)
             time.sleep(1.5)
+            Path({str(tmp_path / 'done')!r}).touch()  # the last thing done while holding the clone
         """)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
@@ -120,7 +121,7 @@ def test_a_clone_in_use_makes_the_next_user_wait(tmp_path: Path, bare_remote: Ba
                 Checkout.locked(tmp_path / "cache", source, wait=0.3):
             pass
         with Checkout.locked(tmp_path / "cache", source, wait=30) as checkout:  # waits for the holder
-            assert holder.poll() is not None
+            assert (tmp_path / "done").exists()  # we got the clone only after the holder was through with it
             assert checkout.head == bare_remote.head()
     finally:
         holder.wait(timeout=30)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imagebot.delivery.git import Author, Checkout, GitError, GitSource, deliver
+from imagebot.delivery.git import Author, Checkout, GitError, GitSource, PushRejected, deliver
+from imagebot.failures import FailureKind
 from tests.support.gitremotes import BareRemote, commit_on_remote, git
 
 AUTHOR = Author("imagebot", "imagebot@example.com")
@@ -123,7 +124,7 @@ def test_bounded_retries_when_the_remote_keeps_moving(tmp_path: Path, bare_remot
     with pytest.raises(GitError, match=r"rejected 3 times") as err:
         deliver(checkout, apply=apply, message=message, author=AUTHOR, attempts=3, backoff_seconds=0.01)
 
-    assert apply.calls == 3
+    assert apply.calls == 3 and isinstance(err.value, PushRejected) and err.value.kind == "push"
     assert "fetch first" in str(err.value) or "non-fast-forward" in str(err.value)
     assert bare_remote.log()[0] == "another writer" and "app:1.2.3" in bare_remote.read(DEPLOYMENT)
 
@@ -138,6 +139,18 @@ def test_a_declined_push_fails_at_once_with_the_servers_reason(tmp_path: Path,
         deliver(checkout, apply=apply, message=message, author=AUTHOR, backoff_seconds=0.01)
 
     assert apply.calls == 1 and "pre-receive hook declined" in str(err.value)
+    assert isinstance(err.value, PushRejected) and err.value.kind == FailureKind.PUSH
+
+
+def test_a_push_that_cannot_reach_the_remote_is_a_git_failure_not_a_rejection(
+        tmp_path: Path, bare_remote: BareRemote) -> None:
+    checkout = prepare(tmp_path, bare_remote)
+    checkout.git("remote", "set-url", "--push", "origin", str(tmp_path / "gone.git"))
+
+    with pytest.raises(GitError) as err:
+        deliver(checkout, apply=BumpTag("1.3.0"), message=message, author=AUTHOR, attempts=1)
+
+    assert not isinstance(err.value, PushRejected) and err.value.kind == FailureKind.GIT
 
 
 def test_separate_push_branch_is_reset_to_checkout_plus_change(tmp_path: Path,
@@ -252,3 +265,39 @@ def test_a_refspec_may_not_force_push_the_checkout_branch(tmp_path: Path, bare_r
         deliver(prepare(tmp_path, bare_remote), apply=apply, message=message, author=AUTHOR,
                 refspec="+HEAD:refs/heads/main")
     assert apply.calls == 0 and len(bare_remote.log()) == 1
+
+
+def empty_commit_on(remote: BareRemote, tmp_path: Path) -> str:
+    """Another writer's commit that changes no file: the base moves, its tree does not."""
+    work = tmp_path / "empty-writer"
+    git("clone", "--quiet", "--branch", remote.branch, remote.url, str(work))
+    git("commit", "--quiet", "--allow-empty", "-m", "empty", cwd=work)
+    git("push", "--quiet", "origin", f"HEAD:refs/heads/{remote.branch}", cwd=work)
+    return git("rev-parse", "HEAD", cwd=work).strip()
+
+
+def test_push_branch_is_rebuilt_when_the_base_moves_though_the_tag_does_not(tmp_path: Path,
+                                                                           bare_remote: BareRemote) -> None:
+    def run() -> object:
+        return deliver(prepare(tmp_path, bare_remote), apply=BumpTag("1.3.0"), message=message, author=AUTHOR,
+                       push_branch="imagebot/app")
+
+    first = run()
+    assert first is not None and first.pushed
+
+    # the base gains a file: same tag, but the push branch must carry the new base
+    moved = bare_remote.commit({"README.md": "new base\n"}, "unrelated change on main")
+    rebuilt = run()
+    assert rebuilt is not None and rebuilt.pushed and rebuilt.commit != first.commit
+    assert bare_remote.parents(rebuilt.commit) == [moved] and bare_remote.head("imagebot/app") == rebuilt.commit
+    assert bare_remote.read("README.md", "imagebot/app") == "new base\n"
+
+    # the base moves with no change to any file: the tree is the same, the parent is not
+    empty = empty_commit_on(bare_remote, tmp_path)
+    again = run()
+    assert again is not None and again.pushed and bare_remote.parents(again.commit) == [empty]
+    assert bare_remote.head("imagebot/app") == again.commit
+
+    # nothing moved: nothing pushed
+    still = run()
+    assert still is not None and not still.pushed and still.commit == again.commit

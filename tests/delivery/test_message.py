@@ -136,7 +136,8 @@ def test_templates_are_sandboxed() -> None:
 def test_default_message_names_every_change_grouped_by_file() -> None:
     text = render_message(CHANGES, AUTOMATION)
     subject, blank, *body = text.splitlines()
-    assert subject == "Update 3 images in apps/: app 1.2.3 -> 1.3.0, and 2 more"  # 72 columns at most
+    # two images (app, and web by its tag and digest): images are counted, not changed values
+    assert subject == "Update 2 images in apps/: app 1.2.3 -> 1.3.0, and 2 more"  # 72 columns at most
     assert len(subject) <= 72 and blank == ""
     assert body == [
         "apps/app/deployment.yaml",
@@ -159,3 +160,42 @@ def test_default_subject_dedupes_the_same_bump_in_several_files() -> None:
     text = default_message(twice)
     assert text.splitlines()[0] == "Update 1 image in clusters/: app 1 -> 2"
     assert text.count("app:1 -> app:2") == 2
+
+
+def test_default_subject_counts_images_not_changed_values() -> None:
+    # one image written as a full reference, a tag and a digest in three files is one image
+    digest_old, digest_new = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    three = [
+        ChangeRecord("apps/deploy.yaml", "Deployment", "apps", "web", "ghcr.io/o/web:1.0", "ghcr.io/o/web:1.1",
+                     "apps:web"),
+        ChangeRecord("apps/kustomization.yaml", "Kustomization", "", "", "1.0", "1.1", "apps:web:tag"),
+        ChangeRecord("apps/values.yaml", "", "", "", digest_old, digest_new, "apps:web:digest"),
+    ]
+    assert default_message(three).splitlines()[0].startswith("Update 1 image in apps/: ")
+
+
+def test_automation_object_prints_as_flux_does() -> None:
+    # Flux's AutomationObject is a NamespacedName: {{ .AutomationObject }} prints namespace/name
+    text = render_message(CHANGES, AutomationObject("flux-system", "fleet"), template="by {{ AutomationObject }}")
+    assert text == "by flux-system/fleet"
+
+
+def test_a_labelled_object_without_metadata_and_a_values_file_have_one_label() -> None:
+    from imagebot.update.changes import ObjectRef, object_label
+
+    # a kustomization.yaml without metadata: no trailing space; a Helm values file: ""
+    assert object_label(ObjectRef("kustomize.config.k8s.io/v1beta1", "Kustomization", "", "")) == "Kustomization"
+    assert object_label(ObjectRef("apps/v1", "Deployment", "apps", "web")) == "Deployment apps/web"
+    assert object_label(None) == ""
+
+
+def test_the_jinja2_equivalent_of_a_go_template_renders_what_flux_would() -> None:
+    go = ("Update by {{ .AutomationObject }}\n"
+          "{{ range .Changed.Changes }}- {{ .OldValue }} -> {{ .NewValue }}\n{{ end }}")
+    with pytest.raises(MessageTemplateError) as refused:
+        render_message(CHANGES, AutomationObject("flux-system", "fleet"), template=go)
+    jinja = str(refused.value).split("The Jinja2 equivalent is:\n", 1)[1]
+    text = render_message(CHANGES, AutomationObject("flux-system", "fleet"), template=jinja)
+    # Flux prints the NamespacedName as namespace/name, then each change
+    assert text.splitlines()[0] == "Update by flux-system/fleet"
+    assert text.splitlines()[1] == f"- {CHANGES[0].old} -> {CHANGES[0].new}"

@@ -1,4 +1,4 @@
-"""The alphabetical rule: Flux's alphabetical_test.go cases and byte-wise order."""
+"""The alphabetical rule: Flux's alphabetical_test.go cases (image-reflector-controller debe2aa) and byte-wise order."""
 
 import pytest
 
@@ -7,6 +7,8 @@ from imagebot.policy import PolicyError, build_policy
 UBUNTU = ["16.04", "16.04.1", "16.10", "20.04", "20.10"]
 NAMES = ["xenial", "yakkety", "zesty", "artful", "bionic"]
 STAMPS = ["1606234201", "1606364286", "1606334092", "1606334284", "1606334201"]
+RFC3339 = ["2021-01-08T21-18-21Z", "2020-05-08T21-18-21Z", "2021-01-08T19-20-00Z", "1990-01-08T00-20-00Z",
+           "2023-05-08T00-20-00Z"]
 
 CASES = [
     (UBUNTU, "asc", "20.10"),
@@ -16,6 +18,8 @@ CASES = [
     (STAMPS, "asc", "1606364286"),
     (STAMPS, "desc", "1606234201"),
     (["rel-" + s for s in STAMPS], "asc", "rel-1606364286"),
+    (RFC3339, "asc", "2023-05-08T00-20-00Z"),
+    (RFC3339, "desc", "1990-01-08T00-20-00Z"),
     ([], "asc", None),
     (["Zeta", "alpha", "Alpha"], "asc", "alpha"),  # byte-wise: uppercase sorts before lowercase
     (["a", "é", "z"], "asc", "é"),  # UTF-8 bytes: é (0xC3 0xA9) after z

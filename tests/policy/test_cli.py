@@ -35,6 +35,32 @@ def test_invalid_policy_exits_2():
     assert "semver range '>=1.0.0p' is not valid" in result.stderr
 
 
+@pytest.mark.parametrize(("extract", "words"), [
+    ("$tss", "does not have (it has 1, ts); write ${ts}s to put 's' right after group 'ts'"),
+    ("$2", "names group '2'"),
+])
+def test_extract_naming_a_missing_group_exits_2(extract, words):
+    result = run("--numerical", "asc", "--filter-pattern", r"^main-(?P<ts>\d+)", "--filter-extract", extract,
+                 stdin="main-1\nmain-2\n")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "invalid policy" in result.stderr and words in result.stderr
+
+
+def test_extract_naming_a_missing_group_in_a_file_exits_2(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(POLICIES.replace("extract: '$ts'", "extract: '$ts_$ts'"))
+    result = run("-f", str(path), "--policy", "app-main", stdin=FILE_TAGS)
+    assert result.returncode == 2
+    assert "names group 'ts_'" in result.stderr and "write ${ts}_" in result.stderr
+
+
+@pytest.mark.parametrize("pattern", [r"a\Cb", "(?P<é>a)", "(" * 1001 + "a" + ")" * 1001])
+def test_pattern_go_refuses_exits_2(pattern):
+    result = run("--alphabetical", "asc", "--filter-pattern", pattern)
+    assert result.returncode == 2
+    assert "is not a valid regular expression for Go, as Flux reads it" in result.stderr
+
+
 def test_explain_json(tmp_path):
     tags = tmp_path / "tags.txt"
     tags.write_text("main-1-10\nmain-2-30\nmain-3-20\nlatest\n")

@@ -1,4 +1,4 @@
-"""The numerical rule: Flux's numerical_test.go cases, ties, and tags that are not numbers."""
+"""The numerical rule: Flux's numerical_test.go cases, ties, Go's number syntax, and tags that are not numbers."""
 
 import pytest
 
@@ -20,7 +20,7 @@ CASES = [
     ([], "asc", None),
     # Flux fails the whole policy on these; imagebot skips the tags that are not numbers
     (["0", "1a", "b"], "asc", "0"),
-    (["3", "latest", "0x10", "NaN", "Inf", "-Inf", "1e999", "1_000", " 4"], "asc", "3"),
+    (["3", "latest", "0x10", "NaN", "Inf", "-Inf", "1e999", "1__000", "_1", " 4"], "asc", "3"),
     (["3", "latest", "nan", "-infinity"], "desc", "3"),
     (["latest", "main"], "asc", None),
     # equal numbers: the lexicographically smallest tag, in both orders
@@ -29,6 +29,14 @@ CASES = [
     (["0", "-0", "+0.0"], "asc", "+0.0"),
     ([".5", "5.", "5e-1"], "asc", "5."),
     (["1e3", "999.9"], "asc", "1e3"),
+    # Go's strconv.ParseFloat syntax, as Flux reads numbers: underscores between digits, hex floats
+    (["20240115_1200", "20240115"], "asc", "20240115_1200"),
+    (["1_000", "999"], "asc", "1_000"),
+    (["0x1p4", "15"], "asc", "0x1p4"),  # 16
+    (["0x1.8p1", "2.5"], "asc", "0x1.8p1"),  # 3
+    (["0x10", "1"], "asc", "1"),  # a hex number without a p exponent is not a number
+    (["1e1_0", "1e9"], "asc", "1e1_0"),
+    (["1_e5", "1e_5", "1_", "1._5", "2"], "asc", "2"),
 ]
 
 
@@ -42,10 +50,15 @@ def test_latest(tags, order, expected):
 
 
 def test_tags_that_are_not_numbers_are_explained():
-    verdicts = {v.tag: v for v in build_policy(numerical="asc").explain(["2", "latest", "1e999"])}
+    tags = ["2", "latest", "1e999", "NaN", "-Infinity", "0x10", "1__0"]
+    verdicts = {v.tag: v for v in build_policy(numerical="asc").explain(tags)}
     assert verdicts["2"].outcome is Outcome.SELECTED
-    assert verdicts["latest"].outcome is Outcome.NOT_A_NUMBER
+    assert all(verdicts[tag].outcome is Outcome.NOT_A_NUMBER for tag in tags[1:])
+    assert verdicts["latest"].detail == "not a number (as Go's strconv.ParseFloat reads numbers)"
     assert verdicts["1e999"].detail == "out of a float64's range"
+    assert verdicts["NaN"].detail == verdicts["-Infinity"].detail == "NaN and infinities are skipped"
+    assert verdicts["0x10"].detail == "a hexadecimal number needs a p exponent (0x1p4)"
+    assert verdicts["1__0"].detail == "underscores may only stand between digits"
 
 
 def test_unknown_order_is_an_error():

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from imagebot.policy import Outcome, build_policy
 from imagebot.policy.constraint import compile_constraint
 from imagebot.policy.numerical import parse_number
-from imagebot.policy.version import parse_loose, parse_strict
+from imagebot.policy.version import parse_flux, parse_loose
 
 numbers = st.integers(min_value=0, max_value=12).map(str)
 versions = st.builds(
@@ -28,7 +28,7 @@ policy_args = st.one_of(
 
 def qualifies(kwargs, tag):
     if "semver" in kwargs:
-        version = (parse_strict if kwargs["strict"] else parse_loose)(tag)
+        version = (parse_flux if kwargs["strict"] else parse_loose)(tag)
         return version is not None and compile_constraint(kwargs["semver"]).admits(version)
     if "numerical" in kwargs:
         return parse_number(tag) is not None
@@ -38,7 +38,7 @@ def qualifies(kwargs, tag):
 def better(kwargs, a, b):
     """True when tag a must rank above tag b."""
     if "semver" in kwargs:
-        parse = parse_strict if kwargs["strict"] else parse_loose
+        parse = parse_flux if kwargs["strict"] else parse_loose
         return (parse(a), a) > (parse(b), b)
     if "numerical" in kwargs:
         x, y = parse_number(a), parse_number(b)

@@ -1,4 +1,5 @@
-"""The semver rule: Flux's semver_test.go cases, ties, loose versions and real tag sets."""
+"""The semver rule: Flux's semver_test.go cases, Flux 2.7's version parsing, ties, loose versions and
+real tag sets. fixtures/flux-policy/ checks thousands more against Flux's own code (test_flux_differential)."""
 
 import pytest
 
@@ -20,7 +21,14 @@ CASES = [
     (">=1.0.0-0", ["1.0.0", "1.1.0-rc.1"], "1.1.0-rc.1", True),
     (">=1.0.0-0", ["1.1.0-rc.1", "1.1.0-rc.2", "1.1.0-rc.10", "1.1.0-beta.9"], "1.1.0-rc.10", True),
     ("*", ["1.0.0", "2.0.0-alpha"], "1.0.0", True),
-    # strict by default: 16.4 is not semver; loose reads it
+    # Flux 2.7+: two dots make a version, read leniently (leading zeros, short cores)
+    (">=2023.0.0", ["2024.01.15", "2023.12.01"], "2024.01.15", True),
+    (">=1.0.0", ["1.02.3", "1.1.0"], "1.02.3", True),
+    ("~1", ["1.2+build.5", "0.9.0"], "1.2+build.5", True),  # 1.2.0+build.5
+    (">=1.0.0-0", ["1.2-rc.1", "1.1.0"], "1.2-rc.1", True),  # 1.2.0-rc.1
+    (">=1.0.0", ["1.2-rc.1", "1.1.0"], "1.1.0", True),  # a prerelease, and the range asks for none
+    ("*", ["1.2.3.4", "1.0.0p", "1.0.0"], "1.0.0", True),
+    # strict by default: 16.4 has one dot, not a version for Flux; loose reads it
     ("*", ["16.4", "9.6.24", "latest"], "9.6.24", True),
     ("*", ["16.4", "9.6.24", "latest"], "16.4", False),
     ("*", ["16", "16.0", "16.0.0", "v16"], "v16", False),
@@ -39,7 +47,9 @@ def test_latest(range_, tags, expected, strict):
 
 # Real tag sets: every tag the official image ever published.
 CORPUS_CASES = [
-    ("postgres", "*", True, "9.6.24"),  # Flux's answer: 16.x and 17.x are not strict semver
+    ("postgres", "*", True, "9.6.24"),  # Flux's answer: 16.4 and 17.2 have one dot, not versions for Flux
+    ("postgres", ">=0.0.0-0", True, "18.6-alpine3.24"),  # two dots: 18.6.0-alpine3.24, a prerelease
+    ("ubuntu", "*", True, "14.04.5"),  # leading zeros: 14.4.5
     ("postgres", "*", False, "18.6"),
     ("postgres", "<17", False, "16.15"),
     ("ubuntu", ">=20.04 <24.10", False, "24.04"),

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from imagebot.registry import AccessOptions, AuthError, ImageReference, RegistryClient
-from imagebot.registry.credentials import CredentialLookupError, DockerConfig, load_docker_config
+from imagebot.registry.credentials import (
+    MAX_CONFIG_BYTES,
+    CredentialLookupError,
+    DockerConfig,
+    load_docker_config,
+)
 
 HELPER = """#!/bin/sh
 # A docker credential helper for tests: answers for the servers in its table, logs what it was asked.
@@ -150,3 +155,12 @@ def test_the_secrets_config_comes_before_the_docker_config(basic_registry, tmp_p
 
 def test_no_docker_config_means_anonymous(tmp_path):
     assert load_docker_config(tmp_path / "absent") is None
+
+
+def test_a_hostile_docker_config_is_a_clear_error():
+    with pytest.raises(CredentialLookupError, match="nested too deeply"):
+        DockerConfig.parse(b"[" * 100_000 + b"]" * 100_000, "secret 'regcred'")
+    with pytest.raises(CredentialLookupError, match="larger than 1024 KiB"):
+        DockerConfig.parse(b" " * (MAX_CONFIG_BYTES + 1), "secret 'regcred'")
+    with pytest.raises(CredentialLookupError, match=r"'password' of 'r\.example' must be a string"):
+        DockerConfig.parse(b'{"auths": {"r.example": {"username": "u", "password": 7}}}', "secret 'regcred'")

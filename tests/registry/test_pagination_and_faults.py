@@ -21,7 +21,7 @@ from imagebot.registry import (
 from tests.support.fakeregistry import FakeRegistry, Fault
 
 PLAIN = AccessOptions(insecure=True, timeout=10)
-FAST = Backoff(base=0.01, cap=0.05)  # keeps retries quick; the schedule itself is tested in test_retry
+FAST = Backoff(initial=0.01, maximum=0.05)  # keeps retries quick; the schedule itself is tested in test_retry
 
 
 def ref(fake: FakeRegistry, name: str) -> ImageReference:

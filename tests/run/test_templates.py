@@ -59,7 +59,8 @@ def test_go_template_fails_with_its_jinja_equivalent_and_pushes_nothing(workspac
     assert result.returncode == 1, explain(result)
     assert remote.head() == before
     assert remote.log() == ["initial manifests"]
-    assert "Go template syntax" in result.stdout
-    assert "{% for change in Changed.Changes -%}" in result.stdout  # the Jinja2 equivalent, to paste
-    assert "{{ change.OldValue }}" in result.stdout
+    # refused with the config, before anything is contacted (as validate refuses it)
+    assert "Go template syntax" in result.stderr
+    assert "{% for change in Changed.Changes -%}" in result.stderr  # the Jinja2 equivalent, to paste
+    assert "{{ change.OldValue }}" in result.stderr
     assert workspace.history() == []

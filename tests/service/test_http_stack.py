@@ -176,5 +176,48 @@ async def test_connections_over_the_cap_are_refused_when_accepted() -> None:
             w.close()
         await asyncio.sleep(0.05)
         after = await exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert statuses(refused) == [503] and refused.endswith(b"too many connections\n")
+    assert refused.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and refused.endswith(b"too many connections\n")
     assert statuses(after) == [200], "slots come back when connections close"
+
+
+async def test_answers_are_sent_without_waiting_for_nagle(service: Service) -> None:
+    # Without TCP_NODELAY each answer's body waited behind its head for the client's delayed ACK:
+    # 40 ms a request. asyncio sets it only on sockets made with proto IPPROTO_TCP.
+    import socket
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.server.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"ok\n"), 2)
+        [connection] = service.server._running.server.server_state.connections  # type: ignore[union-attr]
+        accepted = connection.transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        writer.close()
+
+
+async def test_stop_lets_a_request_in_flight_finish_then_closes() -> None:
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    started = asyncio.Event()
+
+    async def slow(_: Request) -> Response:
+        started.set()
+        await asyncio.sleep(0.5)
+        return PlainTextResponse("done\n")
+
+    server = HttpServer("127.0.0.1", 0, build_app([Route("/slow", slow)], Limits()))
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(started.wait(), 2)
+        stopping = asyncio.ensure_future(server.stop(grace=2.0))
+        answer = await asyncio.wait_for(reader.read(), 3)  # the answer, then the close
+        await stopping
+    finally:
+        writer.close()
+    # read() came back: the server closed the connection after the answer instead of keeping it.
+    assert statuses(answer) == [200] and answer.endswith(b"done\n")

@@ -33,7 +33,11 @@ def test_push_gives_commit_slack_message_and_metrics(tmp_path: Path, http_git_se
         assert latency < 5, "every interval is an hour: only the registry's notification can explain this"
         assert f"{svc.registry.host}/{REPOSITORY}:1.1.0 #" in svc.remote.read("apps/app.yaml")
         assert svc.remote.parents(after) == [before]
-        assert svc.remote.log()[0].startswith("Update") or "1.1.0" in svc.remote.message(after)
+        # the subject names the change itself: "starts with Update" held for any commit imagebot makes
+        message = svc.remote.message(after)
+        assert svc.remote.log()[0] == "Update 1 image in apps/: app 1.0.0 -> 1.1.0"
+        image = f"{svc.registry.host}/{REPOSITORY}"
+        assert f"- Deployment team/app: {image}:1.0.0 -> {image}:1.1.0 (team:app)" in message.splitlines()
 
         messages = svc.slack.wait_for(1, timeout=10)
         assert messages[0].path == "/services/T000/B000/XXXX"

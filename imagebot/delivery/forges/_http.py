@@ -3,17 +3,33 @@ to messages that say what failed and what to do, and the token kept out of every
 
 from __future__ import annotations
 
+import asyncio
+import json as _json
+import logging
 import ssl
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from imagebot import redact
+from imagebot.httpbody import BodyLimit, ResponseLimitError
+from imagebot.retry import RETRYABLE_STATUS, Attempts, Backoff, parse_retry_after
+
 if TYPE_CHECKING:
     from imagebot.delivery.forges._repo_url import RepositoryLocation
 
+logger = logging.getLogger("imagebot.forges")
+
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+_CALL_BUDGET = 90.0  # seconds for one call, its retries included
+_MAX_ANSWER = 8 * 1024 * 1024  # a pull request or a page of them is a few KiB
+_RETRIES = 3
+# Sent twice these change nothing: a 5xx or a dropped connection is retried. A POST is retried only
+# when the forge said it did not act (429) or the connection never opened.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 
 
 class ForgeError(Exception):
@@ -55,10 +71,14 @@ class ForgeClient:
             ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else True
         )
         self._client: httpx.AsyncClient | None = None
+        self.backoff = Backoff()
+        redact.register_secrets([token])
 
     async def __aenter__(self) -> ForgeClient:
+        limit = BodyLimit(_MAX_ANSWER, seconds=_TIMEOUT.read)
         self._client = httpx.AsyncClient(
-            base_url=self.api_url, headers=self._headers, verify=self._verify, timeout=_TIMEOUT
+            base_url=self.api_url, headers=self._headers, verify=self._verify, timeout=_TIMEOUT,
+            event_hooks=limit.hooks(),
         )
         return self
 
@@ -76,21 +96,46 @@ class ForgeClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
     ) -> Any:
-        """Send one request; return the decoded JSON body (None when empty)."""
+        """Send one request (retrying what is safe to retry); return the decoded JSON body (None when empty)."""
         assert self._client is not None, "use ForgeClient as an async context manager"
-        try:
-            response = await self._client.request(method, path, params=params, json=json)
-        except httpx.HTTPError as exc:
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                hint = "its TLS certificate is not trusted; give the CA certificate that signed it (ca_file)."
-            else:
-                hint = "check the pull request `url` (API base) and that the host is reachable."
-            raise ForgeError(
-                self._scrub(f"{self.forge}: could not {action}: {type(exc).__name__} talking to {self.api_url}: {hint}")
-            ) from None
+        attempts = Attempts(self.backoff, _RETRIES, deadline=time.monotonic() + _CALL_BUDGET)
+        while True:
+            try:
+                response = await self._client.request(method, path, params=params, json=json)
+            except ResponseLimitError as exc:
+                raise ForgeError(self._scrub(f"{self.forge}: could not {action}: {exc}")) from None
+            except httpx.HTTPError as exc:
+                retryable = method in _IDEMPOTENT or isinstance(exc, httpx.ConnectError)
+                wait = attempts.next_wait() if retryable else None
+                if wait is None:
+                    raise self._transport_error(exc, action, attempts.stop_reason) from None
+                logger.info("%s: %s failed (%s); retry in %.1fs", self.forge, action, type(exc).__name__, wait)
+                await asyncio.sleep(wait)
+                continue
+            status = response.status_code
+            if status in RETRYABLE_STATUS and (method in _IDEMPOTENT or status == 429):
+                wait = attempts.next_wait(parse_retry_after(response.headers.get("Retry-After")))
+                if wait is not None:
+                    logger.info("%s: %s answered %d; retry in %.1fs", self.forge, action, status, wait)
+                    await asyncio.sleep(wait)
+                    continue
+            break
         if response.is_success:
-            return response.json() if response.content else None
+            try:
+                return response.json() if response.content else None
+            except (ValueError, RecursionError):
+                raise ForgeError(self._scrub(f"{self.forge}: could not {action}: the answer is not JSON: "
+                                             f"{redact.excerpt(response.content, 120)}")) from None
         raise self._error(response, action)
+
+    def _transport_error(self, exc: httpx.HTTPError, action: str, retried: str) -> ForgeError:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            hint = "its TLS certificate is not trusted; give the CA certificate that signed it (ca_file)."
+        else:
+            hint = "check the pull request `url` (API base) and that the host is reachable."
+        retried = f" ({retried})" if retried else ""
+        return ForgeError(self._scrub(f"{self.forge}: could not {action}: {type(exc).__name__} talking to "
+                                      f"{self.api_url}{retried}: {hint}"))
 
     def _error(self, response: httpx.Response, action: str) -> ForgeError:
         status = response.status_code
@@ -117,7 +162,7 @@ class ForgeClient:
         return ForgeError(self._scrub(f"{what}: {hint}"), status=status)
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        return redact.scrub(text, [self._token])
 
 
 class ForgeBase:
@@ -179,10 +224,10 @@ def _message(response: httpx.Response) -> str:
     """The forge's own explanation, from the JSON error body the three forges send."""
     try:
         body = response.json()
-    except ValueError:
-        return response.text.strip()[:300]
+    except (ValueError, RecursionError):
+        return redact.excerpt(response.content, 300)
     if not isinstance(body, dict):
-        return str(body)[:300]
+        return redact.excerpt(_json.dumps(body)[:1000], 300)
     parts: list[str] = []
     for key in ("message", "error", "errors"):
         value = body.get(key)
@@ -192,7 +237,7 @@ def _message(response: httpx.Response) -> str:
             parts.extend(_error_item(item) for item in value)
         elif isinstance(value, dict):
             parts.extend(f"{k}: {v}" for k, v in value.items())
-    return "; ".join(p for p in parts if p)[:500]
+    return redact.excerpt("; ".join(p for p in parts if p), 500)
 
 
 def _error_item(item: Any) -> str:

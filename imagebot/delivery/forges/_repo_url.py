@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from imagebot.delivery.forges._http import ForgeError
+from imagebot.redact import redact_userinfo
 
 # scp-like syntax as git accepts it: [user@]host:path, where path does not start with "/".
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")
@@ -50,11 +51,6 @@ def parse_repository_url(url: str) -> RepositoryLocation:
 
 def _unusable(url: str, why: str) -> ForgeError:
     return ForgeError(
-        f"cannot tell the repository from the git URL {_redact(url)!r}: {why}. "
+        f"cannot tell the repository from the git URL {redact_userinfo(url)!r}: {why}. "
         "Point the GitRepository at the forge's https or ssh clone URL."
     )
-
-
-def _redact(url: str) -> str:
-    """Hide any credentials written into the URL itself (https://user:token@host/...)."""
-    return re.sub(r"(://)[^/@]*@", r"\1***@", url)

@@ -1,0 +1,152 @@
+"""Flux's own CRD schemas (shipped in `schemas/`, see SOURCES.txt) as JSON Schema validators.
+
+Each kind's OpenAPI v3 schema is read from the CRD Flux publishes, made strict (an unknown field
+is an error, as `kubectl apply --validate=strict` makes it) and given imagebot's documented
+extensions explicitly, so that nothing is loosened by accident. Names are Kubernetes names.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft7Validator
+
+_CRDS = {
+    "ImageRepository": "image.toolkit.fluxcd.io_imagerepositories.yaml",
+    "ImagePolicy": "image.toolkit.fluxcd.io_imagepolicies.yaml",
+    "ImageUpdateAutomation": "image.toolkit.fluxcd.io_imageupdateautomations.yaml",
+    "GitRepository": "source.toolkit.fluxcd.io_gitrepositories.yaml",
+    "Receiver": "notification.toolkit.fluxcd.io_receivers.yaml",
+    "Provider": "notification.toolkit.fluxcd.io_providers.yaml",
+    "Alert": "notification.toolkit.fluxcd.io_alerts.yaml",
+}
+
+# Kubernetes object names (RFC 1123 subdomain) and namespaces (RFC 1123 label).
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+GIT_URL_PATTERN = r"^((http|https|ssh|file)://.*|/.*)$"
+_NAME = {"type": "string", "minLength": 1, "maxLength": 253, "pattern": NAME_PATTERN}
+_NAMESPACE = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": LABEL_PATTERN}
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+# ObjectMeta as the API server accepts it in a manifest (a `kubectl get -o yaml` dump included).
+_METADATA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": _NAME,
+        "namespace": _NAMESPACE,
+        "labels": _STRING_MAP,
+        "annotations": _STRING_MAP,
+        "generateName": {"type": "string"},
+        "uid": {"type": "string"},
+        "resourceVersion": {"type": "string"},
+        "generation": {"type": "integer"},
+        "creationTimestamp": {"type": ["string", "null"]},
+        "deletionTimestamp": {"type": ["string", "null"]},
+        "deletionGracePeriodSeconds": {"type": "integer"},
+        "finalizers": {"type": "array", "items": {"type": "string"}},
+        "ownerReferences": {"type": "array", "items": {"type": "object"}},
+        "managedFields": {"type": "array", "items": {"type": "object"}},
+        "selfLink": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
+
+# What a pattern means, for messages: a user should not have to read a regular expression.
+PATTERN_MEANINGS = {
+    NAME_PATTERN: "a Kubernetes name (lowercase letters, digits, '-' and '.', starting and ending "
+                  "with a letter or digit)",
+    LABEL_PATTERN: "a Kubernetes namespace (lowercase letters, digits and '-')",
+    r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$": "a duration such as 30s, 5m or 1h30m",
+    r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$": "a duration in ms, s or m, such as 30s or 5m",
+    GIT_URL_PATTERN: "a URL starting with https://, http://, ssh:// or file://, or an absolute path",
+    r"^(http|https)://.*$": "a URL starting with https:// or http://",
+    r"^https?://": "a URL starting with https:// or http://",
+}
+
+
+def _extensions(kind: str, spec: dict[str, Any]) -> None:
+    """imagebot's documented extensions (README, "Fields follow Flux's API"), added explicitly."""
+    props = spec["properties"]
+    if kind == "ImagePolicy":
+        semver = props["policy"]["properties"]["semver"]
+        semver["properties"]["strict"] = {
+            "type": "boolean", "description": "extension: false parses versions leniently (16, 3.19, 22.04)"}
+    elif kind == "ImageUpdateAutomation":
+        push = props["git"]["properties"]["push"]
+        push["properties"]["pullRequest"] = {
+            "type": "object",
+            "description": "extension: open or update a pull request from push.branch into the checkout branch",
+            "required": ["provider", "secretRef"],
+            "properties": {
+                "provider": {"type": "string", "enum": ["github", "gitlab", "gitea"]},
+                "url": {"type": "string", "pattern": r"^https?://"},
+                "secretRef": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+                "title": {"type": "string"},
+                "body": {"type": "string"},
+                "labels": {"type": "array", "items": {"type": "string"}},
+                "reviewers": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+        signing = props["git"]["properties"]["commit"]["properties"]["signingKey"]
+        signing["properties"].setdefault("type", {"type": "string", "enum": ["gpg", "ssh"]})
+    elif kind == "GitRepository":
+        # extension: a repository on this host (file:// or an absolute path), which Flux cannot reach
+        props["url"]["pattern"] = GIT_URL_PATTERN
+
+
+def _strict(node: Any, key: str = "") -> None:
+    """Unknown fields are errors; every `*Ref.name` is a Kubernetes name (a secret's name is a folder)."""
+    if isinstance(node, list):
+        for item in node:
+            _strict(item, key)
+        return
+    if not isinstance(node, dict):
+        return
+    props = node.get("properties")
+    if isinstance(props, dict):
+        if "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+            node["additionalProperties"] = False
+        if key.endswith("Ref") and props.get("name", {}).get("type") == "string":
+            props["name"] = {**props["name"], **_NAME}
+            if "namespace" in props:
+                props["namespace"] = {**props["namespace"], **_NAMESPACE}
+        for name, child in props.items():
+            _strict(child, name)
+    for sub in ("items", "additionalProperties"):
+        if isinstance(node.get(sub), dict):
+            _strict(node[sub], key)
+
+
+@cache
+def crd_schema(kind: str) -> dict[str, Any]:
+    """The strict JSON Schema of `kind`: Flux's CRD schema with imagebot's extensions."""
+    from ruamel.yaml import YAML
+
+    text = resources.files("imagebot.config").joinpath("schemas", _CRDS[kind]).read_text(encoding="utf-8")
+    crd = YAML(typ="safe").load(text)
+    version = next(v for v in crd["spec"]["versions"] if v.get("storage")) if len(crd["spec"]["versions"]) > 1 \
+        else crd["spec"]["versions"][0]
+    schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+    spec = schema["properties"]["spec"]
+    _extensions(kind, spec)
+    _strict(spec, "spec")
+    schema["properties"]["metadata"] = _METADATA
+    # status is written by controllers: a manifest exported from a cluster may carry any of it
+    schema["properties"]["status"] = {"type": "object"}
+    schema["required"] = ["apiVersion", "kind", "metadata", "spec"]
+    schema["additionalProperties"] = False
+    return schema
+
+
+@cache
+def validator(kind: str) -> Draft7Validator:
+    return Draft7Validator(crd_schema(kind))
+
+
+def kinds() -> tuple[str, ...]:
+    return tuple(_CRDS)

@@ -168,8 +168,12 @@ class Scanner:
         *,
         repositories: Iterable[str] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        stored: bool = False,
     ) -> ScanReport:
-        """Scan the named ImageRepositories (namespace/name; all when None) and evaluate their policies."""
+        """Scan the named ImageRepositories (namespace/name; all when None) and evaluate their policies.
+
+        `stored`: select again from the tags the last scan stored, without listing (a minimumAge wake-up).
+        """
         from imagebot.registry import ImageReference
 
         started = time.monotonic()
@@ -180,11 +184,11 @@ class Scanner:
         plan: list[tuple[ImageRepository, _Listing]] = []
         for repo in repos:
             ref = ImageReference.parse(repo.spec.image)
-            if repo.spec.suspend:  # policies use what the last scan stored
-                stored = self.store.tags(str(ref))
-                listing = _Listing(ref, None, suspended=True)
-                if stored:
-                    listing.tags, listing.invalid = _valid_tags(stored.tags)
+            if repo.spec.suspend or stored:  # policies use what the last scan stored
+                last = self.store.tags(str(ref))
+                listing = _Listing(ref, None, suspended=repo.spec.suspend)
+                if last:
+                    listing.tags, listing.invalid = _valid_tags(last.tags)
                 plan.append((repo, listing))
                 continue
             try:

@@ -145,8 +145,7 @@ async def select(policy: Policy, tags: Sequence[str], facts: Facts, seen: dict[s
                     await facts.read([tag], platforms=bool(gates.platforms))
                     first_seen = min(first_seen, facts.created(tag) or first_seen)
         served = None
-        too_new = first_seen is not None and gates.ready_at(first_seen) > now
-        if gates.platforms and not too_new:  # a tag that must wait anyway costs no platform read
+        if gates.platforms:  # read for a waiting tag too: one that will never qualify does not wait
             facts.cached([tag], platforms=True)
             await facts.read([tag], platforms=True)
             served = facts.platforms(tag)

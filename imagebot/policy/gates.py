@@ -84,15 +84,9 @@ class Gates:
 
     def judge(self, tag: str, now: datetime, seen: datetime | None = None,
               served: Iterable[Platform] | None = None) -> Judgement:
-        """Whether `tag` qualifies: first seen at `seen` (for minimumAge), serving `served` (for platforms)."""
-        if self.minimum_age is not None:
-            if seen is None:
-                return Judgement(tag, Outcome.TOO_NEW, "when it appeared is unknown")
-            ready = self.ready_at(seen)
-            if ready > _aware(now):
-                return Judgement(tag, Outcome.TOO_NEW,
-                                 f"waits until {format_time(ready)} (minimumAge {format_age(self.minimum_age)})",
-                                 ready)
+        """Whether `tag` qualifies: serving `served` (for platforms), first seen at `seen` (for minimumAge).
+
+        Platforms first: a tag that will never qualify is not reported as waiting."""
         if self.platforms:
             if served is None:
                 return Judgement(tag, Outcome.MISSING_PLATFORM, "its platforms are unknown")
@@ -101,6 +95,14 @@ class Gates:
             if missing:
                 have = ", ".join(sorted(str(s) for s in offered)) or "none"
                 return Judgement(tag, Outcome.MISSING_PLATFORM, f"lacks {', '.join(missing)} (serves {have})")
+        if self.minimum_age is not None:
+            if seen is None:
+                return Judgement(tag, Outcome.TOO_NEW, "when it appeared is unknown")
+            ready = self.ready_at(seen)
+            if ready > _aware(now):
+                return Judgement(tag, Outcome.TOO_NEW,
+                                 f"waits until {format_time(ready)} (minimumAge {format_age(self.minimum_age)})",
+                                 ready)
         return Judgement(tag, None)
 
 

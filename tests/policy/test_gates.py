@@ -36,9 +36,12 @@ def test_too_many_platforms_name_the_limit() -> None:
         parse_platforms(["linux/amd64"] * 33)
 
 
-def test_judge_age_before_platforms() -> None:
+def test_judge_platforms_before_age() -> None:
     gates = Gates(timedelta(hours=72), parse_platforms(["linux/amd64"]))
-    young = gates.judge("1.5.0", T0, seen=T0 - timedelta(hours=1), served=None)
+    amd64 = [Platform.parse("linux/amd64")]
+    never = gates.judge("1.6.0", T0, seen=T0 - timedelta(hours=1), served=[Platform.parse("linux/arm64")])
+    assert (never.failed, never.ready_at) == (Outcome.MISSING_PLATFORM, None)  # it will never qualify: no wait
+    young = gates.judge("1.5.0", T0, seen=T0 - timedelta(hours=1), served=amd64)
     assert (young.failed, young.ready_at) == (Outcome.TOO_NEW, T0 + timedelta(hours=71))
     assert young.detail == "waits until 2026-03-04T11:00:00Z (minimumAge 72h)"
     old = gates.judge("1.4.0", T0, seen=T0 - timedelta(hours=72), served=[Platform.parse("linux/arm64")])

@@ -198,3 +198,25 @@ def test_configs_without_the_extensions_read_no_manifests(registry: RegistryServ
     report = scan(config(tmp_path / "cfg", registry, repo, "{semver: {range: '1.x'}}"), tmp_path / "state")
     assert only(report).latest.tag == "1.2.0" and report.requests == 1
     assert "waits" not in report.to_json()["policies"][0]
+
+
+def test_plan_and_scan_say_which_tag_waits_and_until_when(registry: RegistryServer, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = "age/plan"
+    built = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    registry.push_image(repo, "1.0.0", created=built - timedelta(days=30))
+    registry.push_image(repo, "1.5.0", created=built)
+    folder = config(tmp_path / "cfg", registry, repo, "{semver: {range: '>=1.0.0'}}", "  minimumAge: 72h")
+    until = (built + timedelta(hours=72)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    plan = subprocess.run([sys.executable, "-m", "imagebot", "plan", "-c", str(folder), "--state-dir",
+                           str(tmp_path / "state")], capture_output=True, text=True, timeout=120)
+    assert f"# ImagePolicy team/app: 1.5.0 waits until {until} (minimumAge 72h)" in plan.stderr, plan.stderr
+    scan_json = subprocess.run([sys.executable, "-m", "imagebot", "scan", "-c", str(folder), "--state-dir",
+                                str(tmp_path / "state"), "--output", "json"], capture_output=True, text=True,
+                               timeout=120)
+    import json
+
+    [policy] = json.loads(scan_json.stdout)["policies"]
+    assert policy["latest"]["tag"] == "1.0.0" and policy["waits"] == f"1.5.0 waits until {until} (minimumAge 72h)"

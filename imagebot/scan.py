@@ -212,9 +212,9 @@ class Scanner:
                     log.warning("%s: the registry listed %d invalid tag%s (not OCI tag grammar); dropped them",
                                 listing.ref, listing.invalid, "" if listing.invalid == 1 else "s",
                                 extra={"repository": str(listing.ref), "invalid_tags": listing.invalid})
-                previous = self.store.tags(str(listing.ref))
+                previous = self.store.tags_revision(str(listing.ref))
                 saved = self.store.save_tags(str(listing.ref), listing.tags)
-                if previous is None or previous.revision != saved.revision:  # minimumAge counts from here
+                if previous != saved.revision:  # new tags: minimumAge counts from here
                     self.store.record_first_seen(str(listing.ref), listing.tags, self.clock().timestamp())
             except Exception as err:  # every registry failure becomes this repository's error
                 listing.error = str(err) or type(err).__name__
@@ -282,6 +282,8 @@ class Scanner:
                 if chosen.passed_over:
                     best = chosen.passed_over[0]
                     why += f"; the best, {best.tag}, {best.detail}"
+                if chosen.note:
+                    why += f" ({chosen.note})"
                 return PolicyResult(policy, None, why, waiting=waiting, note=note)
         else:
             tag = compiled.latest(tags)

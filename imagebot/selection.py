@@ -75,6 +75,7 @@ class Facts:
         if not missing:
             return
         options = self._options()
+        reads: list[tuple[str, str, ImageFacts]] = []
 
         async def one(tag: str) -> None:
             try:
@@ -82,13 +83,16 @@ class Facts:
             except NotFound:
                 return
             facts = ImageFacts(None if read.created is None else read.created.timestamp(), read.platforms)
-            at = self._now().timestamp()
-            self.store.record_digest(self.image, tag, read.digest, at)
-            self.store.record_facts(read.digest, facts, at)
+            reads.append((tag, read.digest, facts))
             self.digests[tag] = read.digest
             self.known[tag] = facts
 
-        await asyncio.gather(*(one(tag) for tag in missing))
+        outcomes = await asyncio.gather(*(one(tag) for tag in missing), return_exceptions=True)
+        if reads:  # kept even when some reads failed: the next scan need not read them again
+            self.store.record_reads(self.image, reads, self._now().timestamp())
+        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failed is not None:
+            raise failed
 
     def created(self, tag: str) -> datetime | None:
         facts = self.known.get(tag)
@@ -154,6 +158,10 @@ async def select(policy: Policy, tags: Sequence[str], facts: Facts, seen: dict[s
             result.tag = tag
             return result
         result.passed_over.append(judgement)
+    if len(ranked) > GATE_CAP:
+        result.note = ((note + "; ") if note else "") + (
+            f"none of the best {GATE_CAP} tags qualifies (the limit judged per scan); {len(ranked) - GATE_CAP} "
+            "more were not judged")
     return result
 
 

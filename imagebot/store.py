@@ -238,6 +238,11 @@ class Store:
         )
         return record
 
+    def tags_revision(self, image: str) -> str | None:
+        """The revision of the stored tag list, without reading the list."""
+        row = self._db.execute("SELECT revision FROM repositories WHERE image=?", (image,)).fetchone()
+        return row[0] if row else None
+
     def tags(self, image: str) -> TagRecord | None:
         row = self._db.execute(
             "SELECT image, tags, scanned_at, revision FROM repositories WHERE image=?", (image,)
@@ -284,6 +289,27 @@ class Store:
                 "ON CONFLICT(digest) DO UPDATE SET created=excluded.created, "
                 "platforms=COALESCE(excluded.platforms, image_facts.platforms), read_at=excluded.read_at",
                 (digest, facts.created, platforms, at))
+
+    def record_reads(self, image: str, reads: Sequence[tuple[str, str, ImageFacts]], at: float | None = None) -> None:
+        """Many (tag, digest, facts) read from a registry, in one transaction: a first scan reads thousands."""
+        at = time.time() if at is None else at
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO digests(image, tag, digest, first_seen, last_seen) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT(image, tag, digest) DO UPDATE SET last_seen=excluded.last_seen",
+                    ((image, tag, digest, at, at) for tag, digest, _ in reads))
+                self._db.executemany(
+                    "INSERT INTO image_facts(digest, created, platforms, read_at) VALUES (?,?,?,?) "
+                    "ON CONFLICT(digest) DO UPDATE SET created=excluded.created, "
+                    "platforms=COALESCE(excluded.platforms, image_facts.platforms), read_at=excluded.read_at",
+                    ((digest, f.created, None if f.platforms is None else json.dumps(sorted(f.platforms)), at)
+                     for _, digest, f in reads))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def facts(self, digests: Iterable[str]) -> dict[str, ImageFacts]:
         wanted = list(dict.fromkeys(digests))

@@ -46,6 +46,7 @@ def parse_created(value: Any) -> datetime | None:
 
 
 CREATED_ANNOTATION = "org.opencontainers.image.created"
+_PLATFORM_PART = re.compile(r"[a-z0-9_.]{1,32}")
 
 
 def annotated_created(document: dict[str, Any]) -> datetime | None:
@@ -61,10 +62,14 @@ def platform_name(platform: dict[str, Any]) -> str | None:
         return None
     if os_name == "unknown":  # buildkit's attestation manifests: not an image anyone runs
         return None
+    if isinstance(variant, str) and not variant.strip():
+        variant = None
+    if not all(_PLATFORM_PART.fullmatch(part) for part in (os_name, arch, variant or "v")):
+        return None  # not a platform anyone can list in spec.platforms; a hostile answer is not stored
     name = f"{os_name}/{arch}"
     return name + (f"/{variant}" if isinstance(variant, str) and variant else "")
 
 
 def index_platforms(manifests: list[Any]) -> list[str]:
-    names = {platform_name(_platform(entry)) for entry in manifests if isinstance(entry, dict)}
+    names = {platform_name(_platform(entry)) for entry in manifests[:1000] if isinstance(entry, dict)}
     return sorted(name for name in names if name is not None)

@@ -220,3 +220,16 @@ def test_plan_and_scan_say_which_tag_waits_and_until_when(registry: RegistryServ
 
     [policy] = json.loads(scan_json.stdout)["policies"]
     assert policy["latest"]["tag"] == "1.0.0" and policy["waits"] == f"1.5.0 waits until {until} (minimumAge 72h)"
+
+
+def test_at_most_100_ranked_tags_are_judged_and_the_error_says_so(registry: RegistryServer, tmp_path: Path) -> None:
+    repo = "age/many"
+    registry.push_image(repo, "0.0.1", created=T0 - timedelta(days=90))
+    folder = config(tmp_path / "cfg", registry, repo, "{semver: {range: '*'}}", "  minimumAge: 24h")
+    assert only(scan(folder, tmp_path / "state")).latest.tag == "0.0.1"
+    registry.seed_tags(repo, [f"1.0.{n}" for n in range(150)])  # all new, all too young
+    report = scan(folder, tmp_path / "state", clock=lambda: T0 + timedelta(hours=1))
+    policy = only(report)
+    assert policy.latest is None and report.requests == 1  # first sightings need no manifest reads
+    assert "the best, 1.0.149, waits until 2026-03-02T13:00:00Z" in policy.error
+    assert "none of the best 100 tags qualifies" in policy.error and "51 more were not judged" in policy.error

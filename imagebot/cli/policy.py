@@ -94,9 +94,13 @@ def _eval(args: argparse.Namespace) -> int:
     if policy.newest_build:
         policy = policy.with_created(times)
     if args.explain or args.output == "json" or policy.gates:
-        from imagebot.policy.gates import gate_verdicts
+        from imagebot.policy.gates import format_time, gate_verdicts
 
         verdicts = gate_verdicts(policy.explain(tags), policy.gates, now, times, platforms)
+        if policy.newest_build:  # what ranked them
+            for verdict in verdicts:
+                if verdict.rank is not None and verdict.tag in times:
+                    verdict.detail = f"built {format_time(times[verdict.tag])}"
         selected = verdicts[0].tag if verdicts and verdicts[0].rank == 1 else None
     else:
         verdicts = None

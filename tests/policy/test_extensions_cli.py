@@ -35,6 +35,7 @@ def test_newest_build_explain_names_tags_without_a_time() -> None:
     assert document["policy"] == "newestBuild" and document["selected"] == "sha-0a1b"
     verdicts = {v["tag"]: v for v in document["verdicts"]}
     assert verdicts["untimed"]["outcome"] == "no_build_time"
+    assert verdicts["main-c"]["detail"] == "built 2026-02-01T09:00:00Z"  # +01:00, shown in UTC
     assert [verdicts[t]["rank"] for t in ("sha-0a1b", "main-b", "latest", "main-a", "main-c")] == [1, 2, 3, 4, 5]
 
 

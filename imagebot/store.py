@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from imagebot.storefacts import FACTS_SCHEMA, FactsStore
+from imagebot.storefacts import FirstSeen as FirstSeen  # re-exported
+from imagebot.storefacts import ImageFacts as ImageFacts  # re-exported
+
 log = logging.getLogger("imagebot.store")
 
 SCHEMA_VERSION = 1
@@ -72,39 +76,6 @@ CREATE TABLE IF NOT EXISTS intents (
 );
 CREATE INDEX IF NOT EXISTS intents_by_state ON intents(automation, state);
 """
-# Added by the newestBuild/minimumAge/platforms extensions. New tables only, created on open: a
-# database written before them keeps working (and an older imagebot ignores them).
-_FACTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS image_facts (
-    digest TEXT PRIMARY KEY,         -- digests are immutable: what is read once holds forever
-    created REAL,                    -- build time (epoch seconds), NULL when the image records none
-    platforms TEXT,                  -- JSON list of os/architecture[/variant], NULL when not read
-    read_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tag_first_seen (
-    image TEXT NOT NULL,
-    tag TEXT NOT NULL,
-    first_seen REAL NOT NULL,
-    initial INTEGER NOT NULL,        -- 1: already there when the repository was first scanned
-    PRIMARY KEY (image, tag)
-);
-"""
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    """What a manifest says about the image: when it was built and which platforms it serves."""
-
-    created: float | None
-    platforms: list[str] | None
-
-
-@dataclass(frozen=True)
-class FirstSeen:
-    at: float
-    initial: bool  # there at the first scan: the time it appeared is unknown, its build time stands in
-
-
 @dataclass(frozen=True)
 class TagRecord:
     image: str
@@ -178,7 +149,7 @@ def tag_revision(tags: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(tags)).encode()).hexdigest()[:16]
 
 
-class Store:
+class Store(FactsStore):
     """One SQLite file, `state.db` in the state folder; safe to share between a CLI and a service."""
 
     def __init__(self, state_dir: Path) -> None:
@@ -208,7 +179,7 @@ class Store:
             if version not in (0, SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"schema version {version} is not {SCHEMA_VERSION}")
             db.executescript(_SCHEMA)
-            db.executescript(_FACTS_SCHEMA)
+            db.executescript(FACTS_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM repositories").fetchone()
         except sqlite3.DatabaseError:
@@ -277,72 +248,6 @@ class Store:
         rows = self._db.execute(
             "SELECT tag, digest FROM digests WHERE image=? ORDER BY last_seen", (image,)).fetchall()
         return {tag: digest for tag, digest in rows}
-
-    # --- image facts (newestBuild, platforms) and first sightings (minimumAge) -----------------
-
-    def record_facts(self, digest: str, facts: ImageFacts, at: float | None = None) -> None:
-        at = time.time() if at is None else at
-        platforms = None if facts.platforms is None else json.dumps(sorted(facts.platforms))
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO image_facts(digest, created, platforms, read_at) VALUES (?,?,?,?) "
-                "ON CONFLICT(digest) DO UPDATE SET created=excluded.created, "
-                "platforms=COALESCE(excluded.platforms, image_facts.platforms), read_at=excluded.read_at",
-                (digest, facts.created, platforms, at))
-
-    def record_reads(self, image: str, reads: Sequence[tuple[str, str, ImageFacts]], at: float | None = None) -> None:
-        """Many (tag, digest, facts) read from a registry, in one transaction: a first scan reads thousands."""
-        at = time.time() if at is None else at
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO digests(image, tag, digest, first_seen, last_seen) VALUES (?,?,?,?,?) "
-                    "ON CONFLICT(image, tag, digest) DO UPDATE SET last_seen=excluded.last_seen",
-                    ((image, tag, digest, at, at) for tag, digest, _ in reads))
-                self._db.executemany(
-                    "INSERT INTO image_facts(digest, created, platforms, read_at) VALUES (?,?,?,?) "
-                    "ON CONFLICT(digest) DO UPDATE SET created=excluded.created, "
-                    "platforms=COALESCE(excluded.platforms, image_facts.platforms), read_at=excluded.read_at",
-                    ((digest, f.created, None if f.platforms is None else json.dumps(sorted(f.platforms)), at)
-                     for _, digest, f in reads))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def facts(self, digests: Iterable[str]) -> dict[str, ImageFacts]:
-        wanted = list(dict.fromkeys(digests))
-        found: dict[str, ImageFacts] = {}
-        for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
-            chunk = wanted[start:start + 500]
-            rows = self._db.execute(
-                f"SELECT digest, created, platforms FROM image_facts WHERE digest IN ({','.join('?' * len(chunk))})",
-                chunk).fetchall()
-            for digest, created, platforms in rows:
-                found[digest] = ImageFacts(created, None if platforms is None else json.loads(platforms))
-        return found
-
-    def record_first_seen(self, image: str, tags: Sequence[str], at: float | None = None) -> None:
-        """Note when each tag was first seen; tags already there at the first scan are marked initial."""
-        at = time.time() if at is None else at
-        with self._lock:
-            known = self._db.execute("SELECT 1 FROM tag_first_seen WHERE image=? LIMIT 1", (image,)).fetchone()
-            initial = 0 if known else 1
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO tag_first_seen(image, tag, first_seen, initial) VALUES (?,?,?,?)",
-                    ((image, tag, at, initial) for tag in tags))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def first_seen(self, image: str) -> dict[str, FirstSeen]:
-        rows = self._db.execute(
-            "SELECT tag, first_seen, initial FROM tag_first_seen WHERE image=?", (image,)).fetchall()
-        return {tag: FirstSeen(at, bool(initial)) for tag, at, initial in rows}
 
     # --- policy results ---------------------------------------------------------------------
 

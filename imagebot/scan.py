@@ -214,7 +214,8 @@ class Scanner:
                                 extra={"repository": str(listing.ref), "invalid_tags": listing.invalid})
                 previous = self.store.tags_revision(str(listing.ref))
                 saved = self.store.save_tags(str(listing.ref), listing.tags)
-                if previous != saved.revision:  # new tags: minimumAge counts from here
+                # new tags (or a database from before first sightings were kept): minimumAge counts from here
+                if previous != saved.revision or not self.store.has_first_seen(str(listing.ref)):
                     self.store.record_first_seen(str(listing.ref), listing.tags, self.clock().timestamp())
             except Exception as err:  # every registry failure becomes this repository's error
                 listing.error = str(err) or type(err).__name__

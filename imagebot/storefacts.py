@@ -108,6 +108,9 @@ class FactsStore:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def has_first_seen(self, image: str) -> bool:
+        return self._db.execute("SELECT 1 FROM tag_first_seen WHERE image=? LIMIT 1", (image,)).fetchone() is not None
+
     def first_seen(self, image: str) -> dict[str, FirstSeen]:
         rows = self._db.execute(
             "SELECT tag, first_seen, initial FROM tag_first_seen WHERE image=?", (image,)).fetchall()

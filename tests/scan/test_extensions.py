@@ -233,3 +233,17 @@ def test_at_most_100_ranked_tags_are_judged_and_the_error_says_so(registry: Regi
     assert policy.latest is None and report.requests == 1  # first sightings need no manifest reads
     assert "the best, 1.0.149, waits until 2026-03-02T13:00:00Z" in policy.error
     assert "none of the best 100 tags qualifies" in policy.error and "51 more were not judged" in policy.error
+
+
+def test_minimum_age_after_an_upgrade_counts_existing_tags_from_their_build(registry: RegistryServer,
+                                                                            tmp_path: Path) -> None:
+    repo = "age/upgrade"
+    registry.push_image(repo, "1.0.0", created=T0 - timedelta(days=30))
+    registry.push_image(repo, "1.1.0", created=T0 - timedelta(days=5))
+    plain = config(tmp_path / "plain", registry, repo, "{semver: {range: '>=1.0.0'}}")
+    scan(plain, tmp_path / "state")  # as a release before first sightings: the tags are stored...
+    with Store(tmp_path / "state") as store:
+        store._db.execute("DELETE FROM tag_first_seen")  # ...but no first sightings
+    aged = config(tmp_path / "aged", registry, repo, "{semver: {range: '>=1.0.0'}}", "  minimumAge: 72h")
+    policy = only(scan(aged, tmp_path / "state", clock=lambda: T0 + timedelta(hours=1)))
+    assert policy.latest.tag == "1.1.0" and policy.waiting == ()  # built 5 days ago: old enough

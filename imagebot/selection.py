@@ -140,14 +140,12 @@ async def select(policy: Policy, tags: Sequence[str], facts: Facts, seen: dict[s
         first_seen: datetime | None = None
         if gates.minimum_age is not None:
             sighting = seen.get(tag)
-            if sighting is None:  # a suspended repository's tags were never recorded: as seen now
-                first_seen = now
-            else:
-                first_seen = datetime.fromtimestamp(sighting.at, UTC)
-                if sighting.initial:  # there at the first scan: its build time says how long
-                    facts.cached([tag], platforms=bool(gates.platforms))
-                    await facts.read([tag], platforms=bool(gates.platforms))
-                    first_seen = min(first_seen, facts.created(tag) or first_seen)
+            # never recorded (a suspended repository's stored tags): as seen now, unless built earlier
+            first_seen = now if sighting is None else datetime.fromtimestamp(sighting.at, UTC)
+            if sighting is None or sighting.initial:  # there at the first scan: its build time says how long
+                facts.cached([tag], platforms=bool(gates.platforms))
+                await facts.read([tag], platforms=bool(gates.platforms))
+                first_seen = min(first_seen, facts.created(tag) or first_seen)
         served = None
         if gates.platforms:  # read for a waiting tag too: one that will never qualify does not wait
             facts.cached([tag], platforms=True)

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from imagebot.config import Config, ImagePolicy, ImageRepository, SecretError, SecretStore
@@ -22,7 +23,9 @@ from imagebot.policy import PolicyError
 if TYPE_CHECKING:
     from imagebot.policy import Policy
     from imagebot.policy.exclusion import Exclusion
+    from imagebot.policy.gates import Judgement
     from imagebot.registry import AccessOptions, ImageReference, RegistryClient
+    from imagebot.selection import Selected
     from imagebot.store import Store
 
 log = logging.getLogger("imagebot.scan")
@@ -52,6 +55,18 @@ class PolicyResult:
     latest: LatestImage | None
     error: str | None = None
     changed: bool = False  # differs from the result stored by the previous scan
+    waiting: tuple[Judgement, ...] = ()  # minimumAge: better tags that come of age later, best first
+    note: str | None = None  # a warning that did not stop the selection (the newestBuild cap)
+
+    @property
+    def wake_at(self) -> datetime | None:
+        """When the next better tag comes of age: the service selects again then, without a rescan."""
+        return min((j.ready_at for j in self.waiting if j.ready_at is not None), default=None)
+
+    @property
+    def waits(self) -> str | None:
+        """e.g. "1.5.0 waits until 2026-01-02T03:04:05Z (minimumAge 72h)", for plan and status."""
+        return None if not self.waiting else f"{self.waiting[0].tag} {self.waiting[0].detail}"
 
 
 @dataclass
@@ -84,7 +99,8 @@ class ScanReport:
                 {"namespace": p.policy.metadata.namespace, "name": p.policy.metadata.name,
                  "latest": None if p.latest is None else
                  {"name": p.latest.name, "tag": p.latest.tag, "digest": p.latest.digest},
-                 "error": p.error}
+                 "error": p.error,
+                 **({"waits": p.waits} if p.waits else {}), **({"note": p.note} if p.note else {})}
                 for p in self.policies
             ],
         }
@@ -124,10 +140,13 @@ class _Listing:
 class Scanner:
     """Runs scan cycles for a config; holds compiled policies so a service compiles each once."""
 
-    def __init__(self, config: Config, secrets: SecretStore, store: Store) -> None:
+    def __init__(self, config: Config, secrets: SecretStore, store: Store,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.secrets = secrets
         self.store = store
+        self.clock = clock or (lambda: datetime.now(UTC))  # injected by tests of minimumAge
+        self.newest_build_cap: int | None = None  # None: selection.NEWEST_BUILD_CAP
         self._compiled: dict[str, Policy | Exception] = {}
 
     def _policy(self, policy: ImagePolicy) -> Policy:
@@ -149,8 +168,12 @@ class Scanner:
         *,
         repositories: Iterable[str] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        stored: bool = False,
     ) -> ScanReport:
-        """Scan the named ImageRepositories (namespace/name; all when None) and evaluate their policies."""
+        """Scan the named ImageRepositories (namespace/name; all when None) and evaluate their policies.
+
+        `stored`: select again from the tags the last scan stored, without listing (a minimumAge wake-up).
+        """
         from imagebot.registry import ImageReference
 
         started = time.monotonic()
@@ -161,11 +184,11 @@ class Scanner:
         plan: list[tuple[ImageRepository, _Listing]] = []
         for repo in repos:
             ref = ImageReference.parse(repo.spec.image)
-            if repo.spec.suspend:  # policies use what the last scan stored
-                stored = self.store.tags(str(ref))
-                listing = _Listing(ref, None, suspended=True)
-                if stored:
-                    listing.tags, listing.invalid = _valid_tags(stored.tags)
+            if repo.spec.suspend or stored:  # policies use what the last scan stored
+                last = self.store.tags(str(ref))
+                listing = _Listing(ref, None, suspended=repo.spec.suspend)
+                if last:
+                    listing.tags, listing.invalid = _valid_tags(last.tags)
                 plan.append((repo, listing))
                 continue
             try:
@@ -189,7 +212,11 @@ class Scanner:
                     log.warning("%s: the registry listed %d invalid tag%s (not OCI tag grammar); dropped them",
                                 listing.ref, listing.invalid, "" if listing.invalid == 1 else "s",
                                 extra={"repository": str(listing.ref), "invalid_tags": listing.invalid})
-                self.store.save_tags(str(listing.ref), listing.tags)
+                previous = self.store.tags_revision(str(listing.ref))
+                saved = self.store.save_tags(str(listing.ref), listing.tags)
+                # new tags (or a database from before first sightings were kept): minimumAge counts from here
+                if previous != saved.revision or not self.store.has_first_seen(str(listing.ref)):
+                    self.store.record_first_seen(str(listing.ref), listing.tags, self.clock().timestamp())
             except Exception as err:  # every registry failure becomes this repository's error
                 listing.error = str(err) or type(err).__name__
                 listing.error_kind = _failure_kind(err)
@@ -242,11 +269,28 @@ class Scanner:
             compiled = self._policy(policy)
         except Exception as err:
             return PolicyResult(policy, None, f"invalid policy: {err}")
-        tag = compiled.latest(tags)
+        image = str(listing.ref)
+        waiting: tuple[Judgement, ...] = ()
+        note = None
+        if compiled.newest_build or compiled.gates:
+            try:
+                chosen = await self._select_with_facts(client, repo, listing, compiled, tags)
+            except Exception as err:
+                return PolicyResult(policy, None, f"reading {repo.spec.image} for {compiled.describe()}: {err}")
+            tag, waiting, note = chosen.tag, tuple(chosen.waiting), chosen.note
+            if tag is None:
+                why = f"no tag of {len(tags)} (after the exclusionList) qualifies under {compiled.describe()}"
+                if chosen.passed_over:
+                    best = chosen.passed_over[0]
+                    why += f"; the best, {best.tag}, {best.detail}"
+                if chosen.note:
+                    why += f" ({chosen.note})"
+                return PolicyResult(policy, None, why, waiting=waiting, note=note)
+        else:
+            tag = compiled.latest(tags)
         if tag is None:
             return PolicyResult(policy, None,
                                 f"no tag of {len(tags)} (after the exclusionList) matches {compiled.describe()}")
-        image = str(listing.ref)
         digest: str | None = None
         mode = policy.spec.digest_reflection_policy
         if mode != "Never":
@@ -261,7 +305,18 @@ class Scanner:
             self.store.record_digest(image, tag, digest)
         latest = LatestImage(repo.spec.image, tag, digest)
         changed = self.store.save_policy_result(policy.key, repo.spec.image, tag, digest)
-        return PolicyResult(policy, latest, changed=changed)
+        return PolicyResult(policy, latest, changed=changed, waiting=waiting, note=note)
+
+    async def _select_with_facts(self, client: RegistryClient, repo: ImageRepository, listing: _Listing,
+                                 compiled: Policy, tags: list[str]) -> Selected:
+        from imagebot.selection import NEWEST_BUILD_CAP, Facts, select
+
+        image = str(listing.ref)
+        facts = Facts(self.store, client, listing.ref,
+                      lambda: listing.options or access_options(repo, self.secrets), self.clock)
+        seen = self.store.first_seen(image)
+        cap = self.newest_build_cap if self.newest_build_cap is not None else NEWEST_BUILD_CAP
+        return await select(compiled, tags, facts, seen, self.clock(), cap)
 
 
 def _failure_kind(err: Exception) -> FailureKind:

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from imagebot.storefacts import FACTS_SCHEMA, FactsStore
+from imagebot.storefacts import FirstSeen as FirstSeen  # re-exported
+from imagebot.storefacts import ImageFacts as ImageFacts  # re-exported
+
 log = logging.getLogger("imagebot.store")
 
 SCHEMA_VERSION = 1
@@ -72,8 +76,6 @@ CREATE TABLE IF NOT EXISTS intents (
 );
 CREATE INDEX IF NOT EXISTS intents_by_state ON intents(automation, state);
 """
-
-
 @dataclass(frozen=True)
 class TagRecord:
     image: str
@@ -147,7 +149,7 @@ def tag_revision(tags: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(tags)).encode()).hexdigest()[:16]
 
 
-class Store:
+class Store(FactsStore):
     """One SQLite file, `state.db` in the state folder; safe to share between a CLI and a service."""
 
     def __init__(self, state_dir: Path) -> None:
@@ -177,6 +179,7 @@ class Store:
             if version not in (0, SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"schema version {version} is not {SCHEMA_VERSION}")
             db.executescript(_SCHEMA)
+            db.executescript(FACTS_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM repositories").fetchone()
         except sqlite3.DatabaseError:
@@ -206,6 +209,11 @@ class Store:
         )
         return record
 
+    def tags_revision(self, image: str) -> str | None:
+        """The revision of the stored tag list, without reading the list."""
+        row = self._db.execute("SELECT revision FROM repositories WHERE image=?", (image,)).fetchone()
+        return row[0] if row else None
+
     def tags(self, image: str) -> TagRecord | None:
         row = self._db.execute(
             "SELECT image, tags, scanned_at, revision FROM repositories WHERE image=?", (image,)
@@ -234,6 +242,12 @@ class Store:
             "SELECT digest, first_seen FROM digests WHERE image=? AND tag=? ORDER BY first_seen", (image, tag)
         ).fetchall()
         return [(r[0], r[1]) for r in rows]
+
+    def tag_digests(self, image: str) -> dict[str, str]:
+        """tag -> the digest seen most recently, for every tag of `image` seen with a digest."""
+        rows = self._db.execute(
+            "SELECT tag, digest FROM digests WHERE image=? ORDER BY last_seen", (image,)).fetchall()
+        return {tag: digest for tag, digest in rows}
 
     # --- policy results ---------------------------------------------------------------------
 

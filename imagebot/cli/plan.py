@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     for result in report.policies:
         if result.error:
             print(f"error: ImagePolicy {result.policy.key}: {result.error}", file=sys.stderr)
+        elif result.waits:  # minimumAge: "1.5.0 waits until <time> (minimumAge 72h)"
+            print(f"# ImagePolicy {result.policy.key}: {result.waits}", file=sys.stderr)
+        if result.note:
+            print(f"warning: ImagePolicy {result.policy.key}: {result.note}", file=sys.stderr)
     for repo in report.repositories:
         if repo.error:
             print(f"error: ImageRepository {repo.repository.key}: {repo.error}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 EXIT_SELECTED, EXIT_NONE, EXIT_INVALID = 0, 1, 2
@@ -31,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     kind.add_argument("--alphabetical", choices=("asc", "desc"), help="byte-wise order; asc picks the greatest")
     kind.add_argument("--numerical", choices=("asc", "desc"), help="tags as numbers; asc picks the greatest")
+    kind.add_argument("--newest-build", action="store_true",
+                      help="the tag built last, by the times of the tags file (TAG<TAB>RFC3339 lines)")
     kind.add_argument(
         "-f", "--file", type=Path, metavar="FILE",
         help="take the ImagePolicy (and its ImageRepository's exclusionList) from policy files",
@@ -47,7 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--exclude", action="append", default=[], metavar="RE", help="drop tags matching RE (repeatable)"
     )
-    parser.add_argument("--tags-file", type=Path, metavar="FILE", help="read tags from FILE instead of stdin")
+    parser.add_argument("--minimum-age", metavar="DURATION",
+                        help="a tag qualifies once its time (second column) is this old, e.g. 72h")
+    parser.add_argument("--platform", action="append", default=[], metavar="OS/ARCH[/VARIANT]",
+                        help="a tag qualifies only if it serves this platform (third column; repeatable)")
+    parser.add_argument("--now", metavar="RFC3339", help="the time minimumAge counts to (default: now)")
+    parser.add_argument(
+        "--tags-file", type=Path, metavar="FILE",
+        help="read tags from FILE instead of stdin; a line is TAG, or TAG<TAB>RFC3339 (its build time, also taken "
+             "as when it appeared), optionally <TAB>os/arch,os/arch (the platforms its image serves)")
     parser.add_argument("--explain", action="store_true", help="list every tag with what happened to it")
     parser.add_argument("--output", choices=("text", "json"), default="text",
                         help="text for people (default) or json for scripts")
@@ -71,13 +82,25 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"imagebot policy eval: {err}", file=sys.stderr)
         return EXIT_INVALID
     try:
-        tags = _read_tags(args.tags_file)
+        tags, times, platforms = _read_tags(args.tags_file)
+        now = _time(args.now, "--now") if args.now else datetime.now(UTC)
     except OSError as err:
         print(f"imagebot policy eval: cannot read tags: {err}", file=sys.stderr)
         return EXIT_INVALID
+    except _Invalid as err:
+        print(f"imagebot policy eval: {err}", file=sys.stderr)
+        return EXIT_INVALID
 
-    if args.explain or args.output == "json":
-        verdicts = policy.explain(tags)
+    if policy.newest_build:
+        policy = policy.with_created(times)
+    if args.explain or args.output == "json" or policy.gates:
+        from imagebot.policy.gates import format_time, gate_verdicts
+
+        verdicts = gate_verdicts(policy.explain(tags), policy.gates, now, times, platforms)
+        if policy.newest_build:  # what ranked them
+            for verdict in verdicts:
+                if verdict.rank is not None and verdict.tag in times:
+                    verdict.detail = f"built {format_time(times[verdict.tag])}"
         selected = verdicts[0].tag if verdicts and verdicts[0].rank == 1 else None
     else:
         verdicts = None
@@ -96,8 +119,8 @@ def _eval(args: argparse.Namespace) -> int:
         sys.stdout.write(selected + "\n")
 
     if selected is None:
-        print(f"imagebot policy eval: no tag qualifies ({policy.describe()}): {_why_none(policy, tags)}",
-              file=sys.stderr)
+        why = _why_none(verdicts or policy.explain(tags), tags)
+        print(f"imagebot policy eval: no tag qualifies ({policy.describe()}): {why}", file=sys.stderr)
         return EXIT_NONE
     return EXIT_SELECTED
 
@@ -107,6 +130,7 @@ class _Invalid(Exception):
 
 
 def _policy_from_flags(args: argparse.Namespace):  # -> imagebot.policy.Policy
+    from imagebot.config.durations import parse_duration
     from imagebot.policy import PolicyError, build_policy
 
     if args.policy is not None:
@@ -121,12 +145,25 @@ def _policy_from_flags(args: argparse.Namespace):  # -> imagebot.policy.Policy
         filter_pattern=args.filter_pattern,
         filter_extract=args.filter_extract,
         exclusions=tuple(args.exclude),
+        newest_build=args.newest_build,
+        minimum_age=_age(args.minimum_age, parse_duration),
+        platforms=tuple(args.platform),
     )
+
+
+def _age(text: str | None, parse) -> timedelta | None:  # parse: imagebot.config.durations.parse_duration
+    if text is None:
+        return None
+    try:
+        return timedelta(seconds=parse(text))
+    except ValueError as err:
+        raise _Invalid(f"--minimum-age: {err}") from None
 
 
 def _policy_from_file(args: argparse.Namespace):  # -> imagebot.policy.Policy
     flags = [flag for flag, value in (("--loose", args.loose), ("--filter-pattern", args.filter_pattern),
-                                      ("--filter-extract", args.filter_extract), ("--exclude", args.exclude))
+                                      ("--filter-extract", args.filter_extract), ("--exclude", args.exclude),
+                                      ("--minimum-age", args.minimum_age), ("--platform", args.platform))
              if value]
     if flags:
         raise _Invalid(f"{', '.join(flags)} cannot be combined with -f: the policy file defines the policy")
@@ -172,12 +209,48 @@ def _key(policy) -> str:  # an ImagePolicy
     return f"{policy.metadata.namespace}/{policy.metadata.name}"
 
 
-def _read_tags(path: Path | None) -> list[str]:
+_MAX_TAG_LINES = 1_000_000  # a registry listing is bounded at 500,000 tags; the same order here
+
+
+def _read_tags(path: Path | None):  # -> (tags, {tag: time}, {tag: [Platform]})
+    """TAG, or TAG<TAB>RFC3339, optionally <TAB>os/arch,os/arch; a bad time or platform names its line."""
+    from imagebot.policy import PolicyError
+    from imagebot.policy.gates import Platform
+
     if path is None:
         text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
     else:
         text = path.read_bytes().decode("utf-8", "surrogateescape")
-    return [line for line in (raw.strip() for raw in text.splitlines()) if line]
+    where = str(path) if path is not None else "stdin"
+    tags: list[str] = []
+    times: dict[str, datetime] = {}
+    platforms: dict[str, list] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if number > _MAX_TAG_LINES:
+            raise _Invalid(f"{where}: more than {_MAX_TAG_LINES} lines")
+        fields = raw.strip().split("\t")
+        tag = fields[0].strip()
+        if not tag:
+            continue
+        if len(fields) > 3:
+            raise _Invalid(f"{where}:{number}: expected TAG[<TAB>RFC3339[<TAB>PLATFORMS]], got {len(fields)} fields")
+        tags.append(tag)
+        if len(fields) > 1 and fields[1].strip():
+            times[tag] = _time(fields[1].strip(), f"{where}:{number}")
+        if len(fields) > 2:
+            try:
+                platforms[tag] = [Platform.parse(p.strip()) for p in fields[2].split(",") if p.strip()]
+            except PolicyError as err:
+                raise _Invalid(f"{where}:{number}: {err}") from None
+    return tags, times, platforms
+
+
+def _time(text: str, where: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Invalid(f"{where}: {text[:60]!r} is not an RFC 3339 time such as 2026-03-01T12:00:00Z") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _print_explanation(verdicts) -> None:  # list[Verdict]
@@ -189,11 +262,11 @@ def _print_explanation(verdicts) -> None:  # list[Verdict]
     sys.stdout.write("".join(line + "\n" for line in lines))
 
 
-def _why_none(policy, tags: list[str]) -> str:  # an imagebot.policy.Policy
+def _why_none(verdicts, tags: list[str]) -> str:  # list[Verdict]
     if not tags:
         return "no tags were given"
     counts: dict[str, int] = {}
-    for verdict in policy.explain(tags):
+    for verdict in verdicts:
         counts[verdict.outcome.value] = counts.get(verdict.outcome.value, 0) + 1
     summary = ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in sorted(counts.items()))
     return f"{len(set(tags))} distinct tags: {summary} (run with --explain for each tag)"

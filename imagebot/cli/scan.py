@@ -97,6 +97,10 @@ def print_report(report: ScanReport) -> None:
         policies.add_column(col, overflow="fold")
     for p in report.policies:
         status = "ok" if p.error is None else f"[red]{p.error}[/red]"
+        if p.error is None and p.waits:  # minimumAge: a better tag comes of age later
+            status = f"ok; {p.waits}"
+        if p.note:
+            status += f" [yellow]{p.note}[/yellow]"
         if p.latest is None:
             policies.add_row(p.policy.key, "-", "-", "-", status)
             continue

@@ -10,6 +10,7 @@ added to the schema explicitly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -117,18 +118,23 @@ class OrderChoice(_Model):
     order: Literal["asc", "desc"] = "asc"
 
 
+class NewestBuildChoice(_Model):
+    """extension: rank by build time (OCI created annotation, else the image config's created)."""
+
+
 class PolicyChoice(_Model):
     semver: SemverChoice | None = None
     alphabetical: OrderChoice | None = None
     numerical: OrderChoice | None = None
+    newest_build: NewestBuildChoice | None = Field(default=None, description="extension: the newest build wins")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PolicyChoice:
-        chosen = [n for n in ("semver", "alphabetical", "numerical") if getattr(self, n) is not None]
+        chosen = [n for n in ("semver", "alphabetical", "numerical", "newest_build") if getattr(self, n) is not None]
         if len(chosen) != 1:
             raise ValueError(
-                "expected exactly one of semver, alphabetical or numerical"
-                + (f", got {', '.join(chosen)}" if chosen else "")
+                "expected exactly one of semver, alphabetical, numerical or newestBuild"
+                + (f", got {', '.join(to_camel(n) for n in chosen)}" if chosen else "")
             )
         return self
 
@@ -144,6 +150,10 @@ class ImagePolicySpec(_Model):
     filter_tags: TagFilter | None = None
     digest_reflection_policy: Literal["Never", "IfNotPresent", "Always"] = "Never"
     interval: Duration | None = None
+    minimum_age: Duration | None = Field(
+        default=None, description="extension: a tag qualifies once imagebot has known it this long")
+    platforms: list[str] = Field(
+        default_factory=list, description="extension: a tag qualifies if its image serves every one")
 
 
 class ImagePolicy(FluxObject):
@@ -169,6 +179,9 @@ class ImagePolicy(FluxObject):
             filter_pattern=filt.pattern if filt and filt.pattern else None,
             filter_extract=filt.extract if filt and filt.extract else None,
             exclusions=tuple(repository.spec.exclusion_list) if repository else (),
+            newest_build=choice.newest_build is not None,
+            minimum_age=None if self.spec.minimum_age is None else timedelta(seconds=self.spec.minimum_age),
+            platforms=tuple(self.spec.platforms),
         )
 
 

@@ -66,6 +66,7 @@ PATTERN_MEANINGS = {
     GIT_URL_PATTERN: "a URL starting with https://, http://, ssh:// or file://, or an absolute path",
     r"^(http|https)://.*$": "a URL starting with https:// or http://",
     r"^https?://": "a URL starting with https:// or http://",
+    r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9.]+)?$": "a platform os/architecture[/variant] such as linux/arm64",
 }
 
 
@@ -76,6 +77,16 @@ def _extensions(kind: str, spec: dict[str, Any]) -> None:
         semver = props["policy"]["properties"]["semver"]
         semver["properties"]["strict"] = {
             "type": "boolean", "description": "extension: false parses versions leniently (16, 3.19, 22.04)"}
+        props["policy"]["properties"]["newestBuild"] = {
+            "type": "object", "properties": {},
+            "description": "extension: the tag whose image was built last (OCI created annotation, else config)"}
+        props["minimumAge"] = {
+            "type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$",
+            "description": "extension: a tag qualifies once imagebot has known it this long"}
+        props["platforms"] = {
+            "type": "array", "maxItems": 32, "uniqueItems": True,
+            "items": {"type": "string", "pattern": r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9.]+)?$"},
+            "description": "extension: a tag qualifies only if its image serves every listed os/architecture"}
     elif kind == "ImageUpdateAutomation":
         push = props["git"]["properties"]["push"]
         push["properties"]["pullRequest"] = {

@@ -13,6 +13,9 @@ class Outcome(StrEnum):
     PRERELEASE = "prerelease"  # a prerelease, and the range asks for none
     OUT_OF_RANGE = "out_of_range"
     NOT_A_NUMBER = "not_a_number"
+    NO_BUILD_TIME = "no_build_time"  # newestBuild: no creation time is known for the image
+    TOO_NEW = "too_new"  # minimumAge: not in the registry long enough yet
+    MISSING_PLATFORM = "missing_platform"  # platforms: the image does not serve every listed platform
     RANKED = "ranked"  # qualifies, but a better tag exists
     SELECTED = "selected"
 

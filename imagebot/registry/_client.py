@@ -35,7 +35,15 @@ from imagebot.registry._errors import (
     RegistryUnavailable,
 )
 from imagebot.registry._failures import describe_transport_error, error_detail
-from imagebot.registry._media import INDEX_TYPES, MANIFEST_ACCEPT, parse_created, pick_platform
+from imagebot.registry._media import (
+    INDEX_TYPES,
+    MANIFEST_ACCEPT,
+    annotated_created,
+    index_platforms,
+    parse_created,
+    pick_platform,
+    platform_name,
+)
 from imagebot.registry._options import AccessOptions
 from imagebot.registry._parse import ParseError
 from imagebot.registry._stats import RequestStats
@@ -58,6 +66,13 @@ _MAX_MANIFEST = 4 * 1024 * 1024  # distribution refuses to store larger manifest
 _MAX_TOKEN = 1024 * 1024  # a token answer is a few KiB
 _MAX_TAGS = 500_000  # tags of one repository over all its pages
 _MAX_RETRY_AFTER = 60.0  # a host asking for a longer pause is skipped for this cycle at once
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    digest: str
+    created: datetime | None
+    platforms: list[str] | None  # None: not read
 
 
 @dataclass
@@ -121,6 +136,8 @@ class RegistryClient:
         self._credentials: dict[tuple[bytes | None, str], Credentials | None] = {}
         self._credential_locks: dict[tuple[bytes | None, str], asyncio.Lock] = {}
         self._created: dict[str, datetime | None] = {}
+        # config digest -> created_at, platform (a future: concurrent reads of one config share a request)
+        self._configs_read: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -209,6 +226,69 @@ class RegistryClient:
                 document = self._parsed(call, _parse.json_object, response.content, f"config blob of tag {tag!r}")
                 self._created[digest] = parse_created(document.get("created"))
             return self._created[digest]
+
+    async def image_facts(self, ref: ImageReference, tag: str, options: AccessOptions | None = None,
+                          *, platforms: bool = False) -> ImageFacts:
+        """The digest `tag` points to, when its image was built and (with `platforms`) which platforms it serves.
+
+        Build time: the `org.opencontainers.image.created` annotation of the manifest (or index), else
+        the image config's `created` (for an index, of its linux/amd64 image, else the first). Platforms:
+        an index's entries, or a single manifest's config os/architecture/variant. One manifest request,
+        plus a config read only when the annotation is missing or platforms are asked for.
+        """
+        async with self._call(ref, options, tag) as call:
+            what = f"tag {tag!r}"
+            response = await self._fetch(call, "GET", f"{call.base}/manifests/{tag}",
+                                         headers={"Accept": MANIFEST_ACCEPT}, what=what, max_bytes=_MAX_MANIFEST)
+            digest = response.headers.get("Docker-Content-Digest", "").strip() \
+                or "sha256:" + hashlib.sha256(response.content).hexdigest()
+            digest = self._parsed(call, _parse.digest, digest, what)
+            manifest = self._parsed(call, _parse.manifest, response.content,
+                                    response.headers.get("Content-Type"), what)
+            created = annotated_created(manifest)
+            served: list[str] | None = None
+            if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
+                entries = manifest.get("manifests")
+                entries = entries if isinstance(entries, list) else []
+                served = index_platforms(entries)
+                if created is None:
+                    child = pick_platform(entries)
+                    if child is None:
+                        return ImageFacts(digest, None, served)
+                    child = self._parsed(call, _parse.digest, child, f"{what} (index entry)")
+                    manifest = await self._manifest(call, child, f"{what} (platform manifest {child})")
+                    created = annotated_created(manifest)
+                    if created is None:
+                        created = (await self._config(call, manifest, what)).get("created_at")
+                return ImageFacts(digest, created, served)
+            if created is None or platforms:
+                config = await self._config(call, manifest, what)
+                created = created or config.get("created_at")
+                served = [config["platform"]] if config.get("platform") else []
+            return ImageFacts(digest, created, served if platforms else None)
+
+    async def _config(self, call: _Call, manifest: dict[str, Any], what: str) -> dict[str, Any]:
+        """`created_at` and `platform` of the image config a manifest names (cached per config digest)."""
+        config = manifest.get("config")
+        digest = config.get("digest") if isinstance(config, dict) else None
+        if not isinstance(digest, str) or not digest:
+            return {}  # schema1 or an artifact without a config
+        digest = self._parsed(call, _parse.digest, digest, f"{what} (config)")  # it goes into a URL
+        pending = self._configs_read.get(digest)
+        if pending is not None:  # read (or being read) for another tag: many tags share one image
+            return await asyncio.shield(pending)
+        pending = self._configs_read[digest] = asyncio.get_running_loop().create_future()
+        try:
+            response = await self._fetch(call, "GET", f"{call.base}/blobs/{digest}", what=f"config blob of {what}",
+                                         follow_redirects=True, max_bytes=_MAX_DOCUMENT)
+            document = self._parsed(call, _parse.json_object, response.content, f"config blob of {what}")
+        except BaseException as err:
+            del self._configs_read[digest]  # the next tag tries again
+            pending.set_exception(err if isinstance(err, Exception) else RegistryError(str(err)))
+            pending.exception()  # retrieved: a failure nobody else awaits is not logged as unhandled
+            raise
+        pending.set_result({"created_at": parse_created(document.get("created")), "platform": platform_name(document)})
+        return pending.result()
 
     # ---- one call's context ------------------------------------------------------------------
 

@@ -43,3 +43,33 @@ def parse_created(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+CREATED_ANNOTATION = "org.opencontainers.image.created"
+_PLATFORM_PART = re.compile(r"[a-z0-9_.]{1,32}")
+
+
+def annotated_created(document: dict[str, Any]) -> datetime | None:
+    """The OCI `org.opencontainers.image.created` annotation of a manifest or index, if it has one."""
+    annotations = document.get("annotations")
+    return parse_created(annotations.get(CREATED_ANNOTATION)) if isinstance(annotations, dict) else None
+
+
+def platform_name(platform: dict[str, Any]) -> str | None:
+    """os/architecture[/variant] of an index entry's `platform` or an image config; None if it states none."""
+    os_name, arch, variant = platform.get("os"), platform.get("architecture"), platform.get("variant")
+    if not (isinstance(os_name, str) and os_name and isinstance(arch, str) and arch):
+        return None
+    if os_name == "unknown":  # buildkit's attestation manifests: not an image anyone runs
+        return None
+    if isinstance(variant, str) and not variant.strip():
+        variant = None
+    if not all(_PLATFORM_PART.fullmatch(part) for part in (os_name, arch, variant or "v")):
+        return None  # not a platform anyone can list in spec.platforms; a hostile answer is not stored
+    name = f"{os_name}/{arch}"
+    return name + (f"/{variant}" if isinstance(variant, str) and variant else "")
+
+
+def index_platforms(manifests: list[Any]) -> list[str]:
+    names = {platform_name(_platform(entry)) for entry in manifests[:1000] if isinstance(entry, dict)}
+    return sorted(name for name in names if name is not None)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from imagebot.config import Config, ImagePolicy, ImageUpdateAutomation, SecretStore
@@ -55,6 +56,7 @@ class Runtime:
         self._awaiting_first_run: set[str] = set()  # automations whose startup run waits for first scans
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._wakeups: dict[str, asyncio.TimerHandle] = {}  # repository key -> minimumAge wake-up
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -191,18 +193,33 @@ class Runtime:
             started = time.monotonic()
             async with RegistryClient(concurrency_per_host=self.options.registry_concurrency,
                                       ca_file=self.options.ca_file) as client:
-                report = await generation.scanner.scan(client, repositories=[key])
+                # a minimumAge wake-up selects again from the stored tags: nothing is listed
+                report = await generation.scanner.scan(client, repositories=[key], stored=trigger.reason == "of-age")
             seconds = time.monotonic() - started
             self._record_scan(report, client.stats, seconds, trigger)
             for event in scan_events(report):
                 generation.dispatcher.dispatch(event)
             changed = self._remember(report, trigger)
+            self._wake_when_of_age(key, report, generation.scanner.clock())
             if changed:
                 self._trigger_automations(config, changed, trigger)
         finally:
             first = self._first_scans.get(key)
             if first is not None:
                 first.set()
+
+    def _wake_when_of_age(self, key: str, report: ScanReport, now: datetime) -> None:
+        """A one-off timer for when the next better tag of this repository's policies comes of age."""
+        wakes = [r.wake_at for r in report.policies if r.wake_at is not None]
+        previous = self._wakeups.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        if wakes:
+            delay = max(0.0, (min(wakes) - now).total_seconds()) + 0.5  # a little late, never early
+            self._wakeups[key] = asyncio.get_running_loop().call_later(
+                delay, lambda: self.scans.request(key, Trigger("of-age")))
+            log.info("a better tag comes of age at %s: selecting again then", min(wakes).isoformat(),
+                     extra={"repository": key})
 
     def _record_scan(self, report: ScanReport, stats: RequestStats, seconds: float, trigger: Trigger) -> None:
         record_registry_stats(self.metrics, stats)
@@ -316,6 +333,8 @@ class Runtime:
         are pending. True when every run finished in time."""
         self.scans.close()
         self.automations.close()
+        for wakeup in self._wakeups.values():
+            wakeup.cancel()
         for task in self._background:
             task.cancel()
         # Scans only read registries: stop them now (a hanging registry must not hold the exit);

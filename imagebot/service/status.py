@@ -75,6 +75,7 @@ def status_view(config: Config, board: StatusBoard, latest: Mapping[str, PolicyR
             "namespace": policy.metadata.namespace, "name": policy.metadata.name,
             "latest": {"name": image.name, "tag": image.tag, "digest": image.digest} if image else None,
             "error": board.policy_errors.get(policy.key),
+            **({"waits": good.waits} if good is not None and good.waits else {}),  # minimumAge
         })
     automations = []
     for automation in config.automations:

@@ -11,7 +11,7 @@ from imagebot.policy import Outcome, PolicyError, Verdict, build_policy
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, "exactly one of semver, alphabetical or numerical; got none"),
+        ({}, "exactly one of semver, alphabetical, numerical or newestBuild; got none"),
         ({"semver": "*", "numerical": "asc"}, "got semver and numerical"),
         ({"semver": "1.0.0p"}, "semver range '1.0.0p' is not valid"),
         ({"semver": "*-*"}, "semver range '\\*-\\*' is not valid"),

@@ -328,15 +328,23 @@ class RegistryServer:
     # -- pushing through the Distribution API --
 
     def push_image(self, repository: str, tag: str | None, *, flavour: Flavour = "docker",
-                   created: datetime | None = None, platform: tuple[str, str] = ("linux", "amd64")) -> PushedImage:
-        """Push a one-layer image (docker v2 or OCI manifest) and tag it; returns its digest."""
+                   created: datetime | None = None, platform: tuple[str, ...] = ("linux", "amd64"),
+                   config_created: bool = True, annotations: dict[str, str] | None = None) -> PushedImage:
+        """Push a one-layer image (docker v2 or OCI manifest) and tag it; returns its digest.
+
+        `platform` is (os, architecture[, variant]); `config_created=False` leaves `created` out of the
+        config; `annotations` go on the manifest (OCI)."""
         created = created or datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
         layer, diff_id = _layer_blob()
-        config = json.dumps({
+        document: dict[str, Any] = {
             "architecture": platform[1], "os": platform[0],
-            "created": created.isoformat().replace("+00:00", "Z"),
             "rootfs": {"type": "layers", "diff_ids": [diff_id]}, "config": {},
-        }, sort_keys=True).encode()
+        }
+        if len(platform) > 2:
+            document["variant"] = platform[2]
+        if config_created:
+            document["created"] = created.isoformat().replace("+00:00", "Z")
+        config = json.dumps(document, sort_keys=True).encode()
         config_digest = self.push_blob(repository, config)
         layer_digest = self.push_blob(repository, layer)
         manifest = {
@@ -344,24 +352,34 @@ class RegistryServer:
             "config": {"mediaType": _CONFIG_TYPES[flavour], "size": len(config), "digest": config_digest},
             "layers": [{"mediaType": _LAYER_TYPES[flavour], "size": len(layer), "digest": layer_digest}],
         }
+        if annotations:
+            manifest["annotations"] = annotations
         digest = self.put_manifest(repository, tag, manifest)
         return PushedImage(repository, tag, digest, _MANIFEST_TYPES[flavour], config_digest, created)
 
     def push_index(self, repository: str, tag: str, *, flavour: Flavour = "oci",
-                   platforms: Iterable[tuple[str, str]] = (("linux", "amd64"), ("linux", "arm64")),
-                   created: datetime | None = None) -> PushedImage:
-        """Push one image per platform (by digest) and a multi-arch index (OCI) or list (docker) as `tag`."""
+                   platforms: Iterable[tuple[str, ...]] = (("linux", "amd64"), ("linux", "arm64")),
+                   created: datetime | None = None, annotations: dict[str, str] | None = None) -> PushedImage:
+        """Push one image per platform (by digest) and a multi-arch index (OCI) or list (docker) as `tag`.
+
+        A platform is (os, architecture[, variant]); `annotations` go on the index."""
         created = created or datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+        platforms = list(platforms)
         children = []
         for offset, platform in enumerate(platforms):
             children.append(self.push_image(repository, None, flavour=flavour, platform=platform,
                                             created=created + timedelta(seconds=offset)))
         entries = []
-        for child, (os_name, arch) in zip(children, platforms, strict=True):
+        for child, platform in zip(children, platforms, strict=True):
             body = self._manifest_bytes(repository, child.digest)
+            stated = {"architecture": platform[1], "os": platform[0]}
+            if len(platform) > 2:
+                stated["variant"] = platform[2]
             entries.append({"mediaType": child.media_type, "size": len(body), "digest": child.digest,
-                            "platform": {"architecture": arch, "os": os_name}})
-        index = {"schemaVersion": 2, "mediaType": _INDEX_TYPES[flavour], "manifests": entries}
+                            "platform": stated})
+        index: dict[str, Any] = {"schemaVersion": 2, "mediaType": _INDEX_TYPES[flavour], "manifests": entries}
+        if annotations:
+            index["annotations"] = annotations
         digest = self.put_manifest(repository, tag, index)
         return PushedImage(repository, tag, digest, _INDEX_TYPES[flavour], None, created, tuple(children))
 

@@ -264,6 +264,29 @@ class LabelSelector(_Model):
         return True
 
 
+class DeliveryWindow(_Model):
+    """Extension: minutes (a five-field cron expression, read in `timeZone`) in which to deliver."""
+
+    cron: str = Field(description="extension: minutes in which the automation may commit and push")
+    time_zone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_parses(cls, value: str) -> str:
+        from imagebot.cycle.window import cron_trigger
+
+        cron_trigger(value)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        from imagebot.cycle.window import time_zone
+
+        time_zone(value)
+        return value
+
+
 class ImageUpdateAutomationSpec(_Model):
     source_ref: SourceRef
     git: GitSpec
@@ -271,6 +294,7 @@ class ImageUpdateAutomationSpec(_Model):
     update: UpdateStrategy = Field(default_factory=UpdateStrategy)
     suspend: bool = False
     policy_selector: LabelSelector | None = None
+    schedule: list[DeliveryWindow] = Field(default_factory=list, description="extension: delivery windows")
 
 
 class ImageUpdateAutomation(FluxObject):

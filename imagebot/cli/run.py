@@ -90,6 +90,7 @@ def run_once(args: argparse.Namespace) -> int:
     from imagebot.config import SecretError, SecretStore
     from imagebot.cycle import run_automations, scan_events
     from imagebot.notify import NotifyConfigError
+    from imagebot.release.lookup import ReleaseFinder
     from imagebot.scan import Scanner
     from imagebot.store import Store
 
@@ -115,7 +116,8 @@ def run_once(args: argparse.Namespace) -> int:
                 for event in scan_events(report):
                     dispatcher.dispatch(event)
             outcomes = await run_automations(config, report, secrets, store, folder, dispatcher=dispatcher,
-                                             ignore_schedule=args.ignore_schedule)
+                                             ignore_schedule=args.ignore_schedule,
+                                             releases=ReleaseFinder(config, secrets, ca_file=args.ca_file))
             if dispatcher is not None:  # with the store open: a finished send marks its delivery notified
                 await dispatcher.drain(timeout=30)
         return CycleResult(report, outcomes)

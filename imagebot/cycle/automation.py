@@ -26,6 +26,7 @@ from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
     from imagebot.notify import Dispatcher, Event
+    from imagebot.release.lookup import ReleaseFinder
     from imagebot.scan import ScanReport
     from imagebot.store import Store
     from imagebot.update import Note, UpdateResult
@@ -35,15 +36,19 @@ log = logging.getLogger("imagebot.cycle")
 
 def deliver_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,
                        secrets: SecretStore, state_dir: Path, store: Store | None = None, *,
-                       now: datetime | None = None, ignore_schedule: bool = False) -> AutomationOutcome:
+                       now: datetime | None = None, ignore_schedule: bool = False,
+                       releases: ReleaseFinder | None = None) -> AutomationOutcome:
     """Blocking: check out, settle what a killed run left (with `store`), apply the policies' values,
     commit and push, writing the push down before making it. No pull request here.
 
     Outside every delivery window (`spec.schedule`, judged at `now`) nothing is written: the change
-    that would be made is computed against the checkout and reported as "waiting"."""
+    that would be made is computed against the checkout and reported as "waiting". With `releases`,
+    each change's release information (source, compare link, notes) is looked up before the commit
+    message is written, for the message's template data, the pull request and the notification."""
     from imagebot.cycle.window import window_state
     from imagebot.delivery.git import Author, Checkout, GitError, PushRejected, deliver
     from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_message
+    from imagebot.release.lookup import release_key
 
     spec = automation.spec
     outcome = AutomationOutcome(automation, "unchanged")
@@ -72,7 +77,11 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
             return result if result.files else None
 
         def message(result: UpdateResult) -> str:
-            return render_message(change_records(result), AutomationObject(namespace, automation.metadata.name),
+            if releases is not None and any(release_key(c) not in outcome.releases for c in result.changes):
+                new_tags = {key: value.tag for key, value in values.items() if value.tag}
+                outcome.releases.update(releases.find_blocking(automation, result.changes, new_tags))
+            return render_message(change_records(result, outcome.releases),
+                                  AutomationObject(namespace, automation.metadata.name),
                                   template=commit.message_template, values=commit.message_template_values)
 
         def before_push(commit: str, ref: str, result: UpdateResult) -> None:
@@ -131,7 +140,7 @@ async def run_automations(
     config: Config, report: ScanReport, secrets: SecretStore, store: Store, state_dir: Path,
     *, automations: list[ImageUpdateAutomation] | None = None, dispatcher: Dispatcher | None = None,
     on_outcome: Callable[[AutomationOutcome], None] | None = None, concurrency: int = 4,
-    ignore_schedule: bool = False,
+    ignore_schedule: bool = False, releases: ReleaseFinder | None = None,
 ) -> list[AutomationOutcome]:
     """Every automation, `concurrency` at a time (those sharing a clone take turns at its lock); one
     that fails, even unexpectedly, never stops the others. Outcomes come back in config order."""
@@ -141,7 +150,7 @@ async def run_automations(
         async with limit:
             try:
                 outcome = await run_automation(config, automation, report, secrets, store, state_dir,
-                                               ignore_schedule=ignore_schedule)
+                                               ignore_schedule=ignore_schedule, releases=releases)
             except Exception as err:  # a bug must cost one automation, not the cycle
                 log.exception("automation failed unexpectedly", extra={"automation": automation.key})
                 outcome = failed(AutomationOutcome(automation, "failed"), FailureKind.INTERNAL,
@@ -159,10 +168,11 @@ async def run_automations(
 
 async def run_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,
                          secrets: SecretStore, store: Store, state_dir: Path, *,
-                         ignore_schedule: bool = False) -> AutomationOutcome:
+                         ignore_schedule: bool = False, releases: ReleaseFinder | None = None,
+                         ) -> AutomationOutcome:
     """Deliver one automation: commit and push (in a thread: git is blocking), pull request, record."""
     outcome = await asyncio.to_thread(deliver_automation, config, automation, report, secrets, state_dir, store,
-                                      ignore_schedule=ignore_schedule)
+                                      ignore_schedule=ignore_schedule, releases=releases)
     if pull_request_pending(store, outcome):
         await open_pull_request(config, outcome, secrets)
     record(store, outcome)

@@ -10,6 +10,7 @@ from imagebot.config import ImageUpdateAutomation
 from imagebot.failures import Failure, FailureKind
 
 if TYPE_CHECKING:
+    from imagebot.release import Release
     from imagebot.scan import ScanReport
     from imagebot.store import Intent
     from imagebot.update import Note, UpdateResult
@@ -36,6 +37,7 @@ class AutomationOutcome:
     recovered: list[Intent] = field(default_factory=list)  # earlier runs' deliveries this run notifies
     announced_elsewhere: bool = False  # another run found this push on the remote and recorded it first
     window_opens: datetime | None = None  # status "waiting": the next opening of a delivery window
+    releases: dict[tuple[str, str, str], Release] = field(default_factory=dict)  # by release_key(change)
 
     @property
     def ok(self) -> bool:

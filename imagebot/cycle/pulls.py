@@ -24,7 +24,7 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
     if outcome.commit is None or push is None or push.pull_request is None or outcome.result is None:
         return
     pr = push.pull_request
-    records = change_records(outcome.result)
+    records = change_records(outcome.result, outcome.releases)
     data = template_data(records, AutomationObject(automation.metadata.namespace, automation.metadata.name),
                          automation.spec.git.commit.message_template_values)
     try:
@@ -63,7 +63,30 @@ def default_body(outcome: AutomationOutcome) -> str:
         lines.append("")
     if outcome.commit:
         lines.append(f"Commit {outcome.commit[:12]} on `{outcome.branch}`.")
-    return "\n".join(lines)
+    return _with_releases("\n".join(lines), outcome)
+
+
+def _with_releases(body: str, outcome: AutomationOutcome) -> str:
+    """`body` and a section per image that has release information, the release notes sharing what
+    room the forge's body limit leaves."""
+    from imagebot.release.lookup import release_key
+    from imagebot.release.render import PR_BODY_MAX, markdown
+
+    assert outcome.result is not None
+    shown: dict[tuple[str, str, str], str] = {}
+    for change in outcome.result.changes:
+        key = release_key(change)
+        if key in outcome.releases and key not in shown:
+            shown[key] = f"{change.old_value} → {change.new_value}"
+    if not shown:
+        return body
+    heads = [f"### Release: `{title}`" for title in shown.values()]
+    pairs = list(zip(heads, shown, strict=True))
+    fixed = len(body) + 40 + sum(len(h) + len(markdown(outcome.releases[k], 0)) + 4 for h, k in pairs)
+    per_release = max(0, (PR_BODY_MAX - 1000 - fixed) // len(shown))
+    sections = [f"{head}\n{markdown(outcome.releases[key], per_release)}" for head, key in pairs]
+    text = body + "\n\n" + "\n\n".join(sections)
+    return text if len(text) <= PR_BODY_MAX else body  # cannot happen by construction; never send too much
 
 
 def pull_request_pending(store: Store, outcome: AutomationOutcome) -> bool:

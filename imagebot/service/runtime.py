@@ -259,6 +259,7 @@ class Runtime:
 
     async def _automate(self, key: str, trigger: Trigger) -> None:
         from imagebot.cycle import run_automations
+        from imagebot.release.lookup import ReleaseFinder
         from imagebot.scan import ScanReport
 
         generation = self.generation
@@ -274,8 +275,10 @@ class Runtime:
                                       if p.key in self._latest])
         # Automations sharing a clone (same URL and branch) take turns at its lock (Checkout.locked).
         started = time.monotonic()
+        releases = ReleaseFinder(config, self.secrets, ca_file=self.options.ca_file)
         outcomes = await run_automations(config, report, self.secrets, self.store, self.options.state_dir,
-                                         automations=[automation], dispatcher=generation.dispatcher)
+                                         automations=[automation], dispatcher=generation.dispatcher,
+                                         releases=releases)
         seconds = time.monotonic() - started
         self.metrics.automation_run(key, seconds)
         for outcome in outcomes:

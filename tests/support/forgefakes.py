@@ -706,6 +706,13 @@ class GiteaFake(FakeForge):
         pr.body = body.get("body", pr.body)
         return 201, self._pr(repo, pr)
 
+    def op_get_repos_owner_repo_releases_tags_tag(self, repo, params, query, body):
+        release = repo.releases.get(params["tag"])
+        if release is None:
+            raise Reply(404, None)  # Gitea's notFound response has no body schema
+        return 200, {"tag_name": release.tag, "name": release.name, "body": release.body,
+                     "html_url": f"{self.url}/{repo.path}/releases/tag/{release.tag}"}
+
     def op_get_repos_owner_repo_labels(self, repo, params, query, body):
         labels = [{"id": i, "name": n, "color": "ededed"} for n, i in sorted(repo.labels.items())]
         return 200, self._page(labels, query)

@@ -4,48 +4,19 @@ notes, read from a real registry and a GitHub fake checked against GitHub's publ
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from tests.run.harness import Automation, Workspace, deployment, explain
 from tests.support.forgefakes import TOKEN, FakeRelease, GitHubFake
 from tests.support.gitremotes import HttpGitServer
-from tests.support.registry import RegistryServer
+from tests.support.labelled import push_labelled
 from tests.support.webhookreceiver import WebhookReceiver
 
 PUSH_BRANCH = "imagebot/updates"
 NOTIFICATION = "notification.toolkit.fluxcd.io/v1beta3"
 OLD_SHA = "1111111111111111111111111111111111111111"
 NEW_SHA = "2222222222222222222222222222222222222222"
-
-
-def push_labelled(registry: RegistryServer, repository: str, tag: str, *, labels: Mapping[str, str] = (),
-                  annotations: Mapping[str, str] | None = None, index: bool = False) -> str:
-    """An OCI image whose config carries `labels` and whose manifest (or, with `index`, the index
-    over it) carries `annotations`."""
-    layer = tag.encode()
-    layer_digest = registry.push_blob(repository, layer)
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": dict(labels)},
-                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}},
-                        sort_keys=True).encode()
-    config_digest = registry.push_blob(repository, config)
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config),
-                           "digest": config_digest},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": len(layer),
-                            "digest": layer_digest}]}
-    if not index:
-        if annotations:
-            manifest["annotations"] = dict(annotations)
-        return registry.put_manifest(repository, tag, manifest)
-    child = registry.put_manifest(repository, None, manifest)
-    size = len(json.dumps(manifest, indent=2).encode())
-    return registry.put_manifest(repository, tag, {
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{"mediaType": manifest["mediaType"], "digest": child, "size": size,
-                       "platform": {"os": "linux", "architecture": "amd64"}}],
-        "annotations": dict(annotations or {})})
 
 
 NOTES = (

@@ -80,13 +80,21 @@ def _with_releases(body: str, outcome: AutomationOutcome) -> str:
             shown[key] = f"{change.old_value} → {change.new_value}"
     if not shown:
         return body
-    heads = [f"### Release: `{title}`" for title in shown.values()]
-    pairs = list(zip(heads, shown, strict=True))
-    fixed = len(body) + 40 + sum(len(h) + len(markdown(outcome.releases[k], 0)) + 4 for h, k in pairs)
-    per_release = max(0, (PR_BODY_MAX - 1000 - fixed) // len(shown))
-    sections = [f"{head}\n{markdown(outcome.releases[key], per_release)}" for head, key in pairs]
-    text = body + "\n\n" + "\n\n".join(sections)
-    return text if len(text) <= PR_BODY_MAX else body  # cannot happen by construction; never send too much
+    budget = PR_BODY_MAX - 200 - len(body)  # 200: the "and N more" line and separators
+    links_only = {key: markdown(outcome.releases[key], 0) for key in shown}
+    links = {key: f"### Release: `{title}`\n{links_only[key]}" for key, title in shown.items()}
+    fitting, used = [], 0
+    for key, section in links.items():  # links first: every image gets them while they fit
+        if used + len(section) + 2 > budget:
+            break
+        fitting.append(key)
+        used += len(section) + 2
+    room = (budget - used) // max(1, len(fitting))  # what each release may add for its notes
+    sections = [f"### Release: `{shown[key]}`\n{markdown(outcome.releases[key], len(links_only[key]) + room)}"
+                for key in fitting]
+    if len(fitting) < len(shown):
+        sections.append(f"…and {len(shown) - len(fitting)} more release(s), not shown: the body has no room.")
+    return body + "\n\n" + "\n\n".join(sections)
 
 
 def pull_request_pending(store: Store, outcome: AutomationOutcome) -> bool:

@@ -41,18 +41,28 @@ def markdown(release: Release, notes_limit: int) -> str:
         links.append(f"[release]({release.Notes.URL})")
     if release.URL and release.Source != release.URL:
         links.append(f"[image]({release.URL})")
-    lines = [" · ".join(links)]
+    head = " · ".join(links)
     notes = release.Notes
-    if notes and notes.Text.strip() and notes_limit > 200:
-        text, cut = _cut(_MENTION.sub("@\u200b", notes.Text.replace("\r\n", "\n")).strip(), notes_limit - 120)
-        cut = cut or notes.Truncated
-        lines += ["", f"<details><summary>Release notes: {_md_text(notes.Title)}</summary>", ""]
-        lines += [f"> {line}" if line else ">" for line in text.split("\n")]
-        if cut:
-            more = f" [the whole release]({notes.URL})" if notes.URL else ""
-            lines += [">", f"> {ELLIPSIS} (cut){more}"]
-        lines += ["", "</details>"]
-    return "\n".join(lines)
+    if notes is None or not notes.Text.strip():
+        return head
+    opening = f"\n\n<details><summary>Release notes: {_md_text(notes.Title[:200])}</summary>\n\n"
+    more = f"\n>\n> {ELLIPSIS} (cut)" + (f" [the whole release]({notes.URL})" if notes.URL else "")
+    closing = "\n\n</details>"
+    room = notes_limit - len(head) - len(opening) - len(more) - len(closing)
+    if room < 100:
+        return head
+    quoted, size, cut = [], 0, notes.Truncated
+    for line in _MENTION.sub("@\u200b", notes.Text.replace("\r\n", "\n")).strip().split("\n"):
+        line = f"> {line}" if line else ">"
+        if size + len(line) + 1 > room:
+            line, _ = _cut(line, room - size - 1)
+            if len(line) > 2:
+                quoted.append(line)
+            cut = True
+            break
+        quoted.append(line)
+        size += len(line) + 1
+    return head + opening + "\n".join(quoted) + (more if cut else "") + closing
 
 
 def slack_escape(text: str) -> str:

@@ -133,8 +133,11 @@ def render_template(template: str, data: TemplateData, *, what: str = "git.commi
     except jinja2.TemplateSyntaxError as exc:
         raise MessageTemplateError(f"{what}: line {exc.lineno}: {exc.message}") from exc
     except jinja2.UndefinedError as exc:
+        hint = (" (a change's Release, and its .Notes, are empty when the image names no source or its forge "
+                "has no notes: guard them, e.g. {% if c.Release.Notes %}...{% endif %})"
+                if "'None' has no attribute" in (exc.message or "") else "")
         raise MessageTemplateError(
-            f"{what}: {exc.message}. Available: AutomationObject.Namespace/.Name, Changed.FileChanges, "
+            f"{what}: {exc.message}{hint}. Available: AutomationObject.Namespace/.Name, Changed.FileChanges, "
             "Changed.Objects, Changed.Changes (each .OldValue, .NewValue, .Setter, .Release), Values.<key>"
         ) from exc
     except jinja2.TemplateError as exc:

@@ -39,7 +39,9 @@ def _tags(change: Change, new_tag: str) -> tuple[str, str] | None:
     """(old tag, new tag) of a change, when its marker names a tag; None for `:name`/`:digest` markers."""
     from imagebot.registry import ImageReference
 
-    kind = change.setter.rsplit(":", 1)[-1] if change.setter.count(":") >= 2 else ""
+    # the marker's suffix (`:tag`, `:name`, `:digest`), whether or not it names a namespace
+    last = change.setter.rsplit(":", 1)[-1] if ":" in change.setter else ""
+    kind = last if last in ("tag", "name", "digest") and change.policy.rsplit(":", 1)[-1] != last else ""
     if kind in ("name", "digest"):
         return None
     if kind == "tag":

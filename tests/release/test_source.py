@@ -58,3 +58,19 @@ def test_labels_are_read_with_bounds_and_only_web_sources_count() -> None:
     for bad in ("git@github.com:acme/app.git", "file:///etc/passwd", "https://user:pw@github.com/acme/app",
                 "https://github.com/" + "a" * 3000):
         assert ImageSource.from_labels({"org.opencontainers.image.source": bad}).source is None
+
+
+@pytest.mark.parametrize(("setter", "old", "expected"), [
+    ("flux-system:app", "registry.example.com/app:1.0.0", ("1.0.0", "2.0.0")),
+    ("flux-system:app:tag", "1.0.0", ("1.0.0", "2.0.0")),
+    ("app:tag", "1.0.0", ("1.0.0", "2.0.0")),  # a marker without a namespace
+    ("flux-system:app:name", "registry.example.com/app", None),
+    ("flux-system:app:digest", "sha256:" + "a" * 64, None),
+    ("flux-system:app", "registry.example.com/app@sha256:" + "a" * 64, None),
+])
+def test_old_and_new_tags_of_each_marker_form(setter: str, old: str, expected: tuple[str, str] | None) -> None:
+    from imagebot.release.lookup import _tags
+    from imagebot.update.changes import Change
+
+    change = Change("apps/app.yaml", None, old, "new", setter, 1, "flux-system:app")
+    assert _tags(change, "2.0.0") == expected

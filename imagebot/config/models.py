@@ -286,6 +286,17 @@ class DeliveryWindow(_Model):
         time_zone(value)
         return value
 
+    @model_validator(mode="after")
+    def _opens_some_day(self) -> DeliveryWindow:
+        from datetime import UTC, datetime
+
+        from imagebot.cycle.window import cron_trigger
+
+        # `0 0 31 2 *` parses, but no day matches it: an automation that would wait forever
+        if cron_trigger(self.cron, self.time_zone).get_next_fire_time(None, datetime.now(UTC)) is None:
+            raise ValueError(f"the window {self.cron!r} never opens: no date matches it")
+        return self
+
 
 class ImageUpdateAutomationSpec(_Model):
     source_ref: SourceRef

@@ -52,7 +52,9 @@ def markdown(release: Release, notes_limit: int) -> str:
     if room < 100:
         return head
     quoted, size, cut = [], 0, notes.Truncated
-    for line in _MENTION.sub("@\u200b", notes.Text.replace("\r\n", "\n")).strip().split("\n"):
+    # a closing tag in the notes would end our collapsed block early and spill the rest into the body
+    text = re.sub(r"</(details|summary)", r"&lt;/\1", notes.Text.replace("\r\n", "\n"), flags=re.IGNORECASE)
+    for line in _MENTION.sub("@\u200b", text).strip().split("\n"):
         line = f"> {line}" if line else ">"
         if size + len(line) + 1 > room:
             line, _ = _cut(line, room - size - 1)

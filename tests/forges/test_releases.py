@@ -18,7 +18,7 @@ def repo_of(fake: FakeForge, kind: str, path: str = "acme/app"):
     return source_repository(f"{fake.url}/{path}", {f"127.0.0.1:{fake.port}": (kind, fake.api_url)})
 
 
-@pytest.mark.parametrize("kind", ["github", "gitea"])
+@pytest.mark.parametrize("kind", ["github", "gitea", "gitlab"])
 def test_notes_of_the_v_prefixed_tag_after_a_404(kind: str, request: pytest.FixtureRequest) -> None:
     fake: FakeForge = request.getfixturevalue(f"{kind}_fake")
     fake.add_repository("acme/app", branches={"main"}).releases["v1.4.2"] = FakeRelease(
@@ -28,7 +28,8 @@ def test_notes_of_the_v_prefixed_tag_after_a_404(kind: str, request: pytest.Fixt
 
     assert notes is not None
     assert (notes.Title, notes.Text, notes.Truncated) == ("1.4.2: fixes", "* fix the thing\n", False)
-    assert f"{fake.url}/acme/app/releases/tag/v1.4.2" == notes.URL
+    page = "/-/releases/v1.4.2" if kind == "gitlab" else "/releases/tag/v1.4.2"
+    assert f"{fake.url}/acme/app{page}" == notes.URL
     paths = [r.path for r in fake.requests]
     assert paths == [fake.base_path + release_path(repo_of(fake, kind), t) for t in ("1.4.2", "v1.4.2")]
 

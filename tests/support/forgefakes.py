@@ -607,6 +607,17 @@ class GitLabFake(FakeForge):
         repo.pulls.append(pr)
         return 201, self._mr(repo, pr)
 
+    def carries_token(self, headers: dict[str, str]) -> bool:
+        return "private-token" in headers or "authorization" in headers
+
+    def op_get_projects_id_releases_tag_name(self, repo, params, query, body):
+        release = repo.releases.get(params["tag_name"])
+        if release is None:
+            raise Reply(404, {"message": "404 Not found"})
+        # API_Entities_Release lies outside the excerpt read: the shape is GitLab's documented one
+        return 200, {"tag_name": release.tag, "name": release.name, "description": release.body,
+                     "_links": {"self": f"{self.url}/{repo.path}/-/releases/{release.tag}"}}
+
     def op_put_projects_id_merge_requests_merge_request_iid(self, repo, params, query, body):
         pr = next((p for p in repo.pulls if p.number == int(params["merge_request_iid"])), None)
         if pr is None:

@@ -83,13 +83,27 @@ def run(args: argparse.Namespace) -> int:
             print(f"# {name}: {note}", file=sys.stderr)
         if result.files:
             changed = True
-            print(f"# {name}: {len(result.changes)} change(s) in {len(result.files)} file(s)")
+            print(f"# {name}: {len(result.changes)} change(s) in {len(result.files)} file(s)"
+                  + _window_note(automation))
             sys.stdout.write(unified_diff(result))
         else:
             print(f"# {name}: nothing to do")
     if failed:
         return 1
     return 2 if changed and args.exit_code else 0
+
+
+def _window_note(automation: Any) -> str:
+    """", waiting for window ..." when the automation's delivery windows are closed now."""
+    from datetime import UTC, datetime
+
+    from imagebot.cli.run import window_phrase
+    from imagebot.cycle.window import window_state
+
+    if not automation.spec.schedule:
+        return ""
+    state = window_state(automation.spec.schedule, datetime.now(UTC))
+    return "" if state.open else f", waiting for window ({window_phrase(state.opens_at)})"
 
 
 def _plan(config: Any, automation: Any, report: Any, workdir: Path) -> Any:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ def register(subparsers: Any) -> None:
     add_state_option(parser)
     add_registry_options(parser)
     parser.add_argument("--once", action="store_true", help="run one cycle and exit")
+    parser.add_argument("--ignore-schedule", action="store_true",
+                        help="with --once: deliver now even outside an automation's delivery windows (spec.schedule)")
     parser.add_argument("--listen", default="127.0.0.1:9090", metavar="HOST:PORT",
                         help="service mode: address of /hook/, /status, /healthz, /readyz and /metrics "
                         "(default %(default)s)")
@@ -64,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_format, args.log_level)
     if not args.once:
+        if args.ignore_schedule:
+            print("error: --ignore-schedule applies to run --once only; the service keeps every window",
+                  file=sys.stderr)
+            return 1
         return serve(args)
     return run_once(args)
 
@@ -129,6 +136,7 @@ def run_once(args: argparse.Namespace) -> int:
     from imagebot.config import SecretError, SecretStore
     from imagebot.cycle import run_automations, scan_events
     from imagebot.notify import NotifyConfigError
+    from imagebot.release.lookup import ReleaseFinder
     from imagebot.scan import Scanner
     from imagebot.store import Store
 
@@ -153,7 +161,9 @@ def run_once(args: argparse.Namespace) -> int:
             if dispatcher is not None:
                 for event in scan_events(report):
                     dispatcher.dispatch(event)
-            outcomes = await run_automations(config, report, secrets, store, folder, dispatcher=dispatcher)
+            outcomes = await run_automations(config, report, secrets, store, folder, dispatcher=dispatcher,
+                                             ignore_schedule=args.ignore_schedule,
+                                             releases=ReleaseFinder(config, secrets, ca_file=args.ca_file))
             if dispatcher is not None:  # with the store open: a finished send marks its delivery notified
                 await dispatcher.drain(timeout=30)
         return CycleResult(report, outcomes)
@@ -176,14 +186,20 @@ def cycle_json(result: CycleResult) -> dict[str, Any]:
             "namespace": o.automation.metadata.namespace, "name": o.automation.metadata.name, "status": o.status,
             "repository": o.repository_url, "commit": o.commit, "branch": o.branch,
             "pullRequest": o.pull_request_url, "error": o.error,
+            "windowOpens": o.window_opens.isoformat() if o.window_opens else None,
             "changes": [{"file": c.file, "object": object_label(c.object), "old": c.old_value,
                          "new": c.new_value, "setter": c.setter} for c in (o.result.changes if o.result else [])]
-            if o.status == "committed" else [],
+            if o.status in ("committed", "waiting") else [],
             "notes": [str(n) for n in o.notes],
         }
         for o in result.outcomes
     ]
     return document
+
+
+def window_phrase(opens: datetime | None) -> str:
+    """When a closed delivery window opens, as `plan` and `run` say it."""
+    return f"window opens {opens.isoformat()}" if opens else "no window ever opens again"
 
 
 def print_cycle(result: CycleResult) -> None:
@@ -209,6 +225,12 @@ def print_cycle(result: CycleResult) -> None:
             retried = f", pushed on attempt {outcome.attempts}: the remote had moved" if outcome.attempts > 1 else ""
             print(f"{name}: committed {outcome.commit[:12] if outcome.commit else ''} to {outcome.branch} "
                   f"({len(changes)} change(s){retried})")
+            for change in changes:
+                print(f"  {change.file}:{change.line}: {change.old_value} -> {change.new_value}")
+        elif outcome.status == "waiting":
+            changes = outcome.result.changes if outcome.result else []
+            print(f"{name}: waiting for window: {len(changes)} change(s) pending, "
+                  f"{window_phrase(outcome.window_opens)}")
             for change in changes:
                 print(f"  {change.file}:{change.line}: {change.old_value} -> {change.new_value}")
         elif outcome.status == "unchanged" and outcome.commit:

@@ -277,6 +277,40 @@ class LabelSelector(_Model):
         return True
 
 
+class DeliveryWindow(_Model):
+    """Extension: minutes (a five-field cron expression, read in `timeZone`) in which to deliver."""
+
+    cron: str = Field(description="extension: minutes in which the automation may commit and push")
+    time_zone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_parses(cls, value: str) -> str:
+        from imagebot.cycle.window import cron_trigger
+
+        cron_trigger(value)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        from imagebot.cycle.window import time_zone
+
+        time_zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _opens_some_day(self) -> DeliveryWindow:
+        from datetime import UTC, datetime
+
+        from imagebot.cycle.window import cron_trigger
+
+        # `0 0 31 2 *` parses, but no day matches it: an automation that would wait forever
+        if cron_trigger(self.cron, self.time_zone).get_next_fire_time(None, datetime.now(UTC)) is None:
+            raise ValueError(f"the window {self.cron!r} never opens: no date matches it")
+        return self
+
+
 class ImageUpdateAutomationSpec(_Model):
     source_ref: SourceRef
     git: GitSpec
@@ -284,6 +318,7 @@ class ImageUpdateAutomationSpec(_Model):
     update: UpdateStrategy = Field(default_factory=UpdateStrategy)
     suspend: bool = False
     policy_selector: LabelSelector | None = None
+    schedule: list[DeliveryWindow] = Field(default_factory=list, description="extension: delivery windows")
 
 
 class ImageUpdateAutomation(FluxObject):

@@ -103,6 +103,20 @@ def _extensions(kind: str, spec: dict[str, Any]) -> None:
                 "reviewers": {"type": "array", "items": {"type": "string"}},
             },
         }
+        props["schedule"] = {
+            "type": "array",
+            "description": "extension: delivery windows, cron expressions in a time zone; none: always open",
+            "minItems": 1,
+            "maxItems": 32,
+            "items": {
+                "type": "object",
+                "required": ["cron"],
+                "properties": {
+                    "cron": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "timeZone": {"type": "string", "minLength": 1, "maxLength": 64},
+                },
+            },
+        }
         signing = props["git"]["properties"]["commit"]["properties"]["signingKey"]
         signing["properties"].setdefault("type", {"type": "string", "enum": ["gpg", "ssh"]})
     elif kind == "GitRepository":

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,19 +26,29 @@ from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
     from imagebot.notify import Dispatcher, Event
+    from imagebot.release.lookup import ReleaseFinder
     from imagebot.scan import ScanReport
     from imagebot.store import Store
-    from imagebot.update import UpdateResult
+    from imagebot.update import Note, UpdateResult
 
 log = logging.getLogger("imagebot.cycle")
 
 
 def deliver_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,
-                       secrets: SecretStore, state_dir: Path, store: Store | None = None) -> AutomationOutcome:
+                       secrets: SecretStore, state_dir: Path, store: Store | None = None, *,
+                       now: datetime | None = None, ignore_schedule: bool = False,
+                       releases: ReleaseFinder | None = None) -> AutomationOutcome:
     """Blocking: check out, settle what a killed run left (with `store`), apply the policies' values,
-    commit and push, writing the push down before making it. No pull request here."""
+    commit and push, writing the push down before making it. No pull request here.
+
+    Outside every delivery window (`spec.schedule`, judged at `now`) nothing is written: the change
+    that would be made is computed against the checkout and reported as "waiting". With `releases`,
+    each change's release information (source, compare link, notes) is looked up before the commit
+    message is written, for the message's template data, the pull request and the notification."""
+    from imagebot.cycle.window import window_state
     from imagebot.delivery.git import Author, Checkout, GitError, PushRejected, deliver
     from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_message
+    from imagebot.release.lookup import release_key
 
     spec = automation.spec
     outcome = AutomationOutcome(automation, "unchanged")
@@ -54,16 +65,23 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
         push = spec.git.push
         namespace = automation.metadata.namespace
 
-        def apply(workdir: Path) -> UpdateResult | None:
-            result = apply_policies(workdir, automation, values)
+        def kept_notes(result: UpdateResult) -> list[Note]:
             # A selected policy without a value failed this scan, which is reported already: its markers
             # are rightly left alone, and "no policy" would send the reader looking for a missing object.
-            outcome.notes = [n for n in result.notes if not (n.code == "unknown-policy" and n.policy in selected)]
+            return [n for n in result.notes if not (n.code == "unknown-policy" and n.policy in selected)]
+
+        def apply(workdir: Path) -> UpdateResult | None:
+            result = apply_policies(workdir, automation, values)
+            outcome.notes = kept_notes(result)
             outcome.result = result
             return result if result.files else None
 
         def message(result: UpdateResult) -> str:
-            return render_message(change_records(result), AutomationObject(namespace, automation.metadata.name),
+            if releases is not None and any(release_key(c) not in outcome.releases for c in result.changes):
+                new_tags = {key: value.tag for key, value in values.items() if value.tag}
+                outcome.releases.update(releases.find_blocking(automation, result.changes, new_tags))
+            return render_message(change_records(result, outcome.releases),
+                                  AutomationObject(namespace, automation.metadata.name),
                                   template=commit.message_template, values=commit.message_template_values)
 
         def before_push(commit: str, ref: str, result: UpdateResult) -> None:
@@ -73,6 +91,17 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
                 store.abandon_intent(outcome.intent)
             outcome.intent = store.intend_push(automation.key, source.display_url, ref, commit,
                                                change_dicts(result))
+
+        if spec.schedule and not ignore_schedule:
+            window = window_state(spec.schedule, now or datetime.now(UTC))
+            if not window.open:
+                with Checkout.locked(state_dir / "git", source) as checkout:
+                    pending = apply_policies(checkout.workdir, automation, values, write=False)
+                outcome.notes = kept_notes(pending)
+                outcome.result = pending
+                if pending.files:
+                    outcome.status, outcome.window_opens = "waiting", window.opens_at
+                return outcome
 
         options = [f"{k}={v}" if v else k for k, v in (push.options if push else {}).items()]
         with Checkout.locked(state_dir / "git", source) as checkout:
@@ -111,6 +140,7 @@ async def run_automations(
     config: Config, report: ScanReport, secrets: SecretStore, store: Store, state_dir: Path,
     *, automations: list[ImageUpdateAutomation] | None = None, dispatcher: Dispatcher | None = None,
     on_outcome: Callable[[AutomationOutcome], None] | None = None, concurrency: int = 4,
+    ignore_schedule: bool = False, releases: ReleaseFinder | None = None,
 ) -> list[AutomationOutcome]:
     """Every automation, `concurrency` at a time (those sharing a clone take turns at its lock); one
     that fails, even unexpectedly, never stops the others. Outcomes come back in config order."""
@@ -119,7 +149,8 @@ async def run_automations(
     async def one(automation: ImageUpdateAutomation) -> AutomationOutcome:
         async with limit:
             try:
-                outcome = await run_automation(config, automation, report, secrets, store, state_dir)
+                outcome = await run_automation(config, automation, report, secrets, store, state_dir,
+                                               ignore_schedule=ignore_schedule, releases=releases)
             except Exception as err:  # a bug must cost one automation, not the cycle
                 log.exception("automation failed unexpectedly", extra={"automation": automation.key})
                 outcome = failed(AutomationOutcome(automation, "failed"), FailureKind.INTERNAL,
@@ -136,9 +167,12 @@ async def run_automations(
 
 
 async def run_automation(config: Config, automation: ImageUpdateAutomation, report: ScanReport,
-                         secrets: SecretStore, store: Store, state_dir: Path) -> AutomationOutcome:
+                         secrets: SecretStore, store: Store, state_dir: Path, *,
+                         ignore_schedule: bool = False, releases: ReleaseFinder | None = None,
+                         ) -> AutomationOutcome:
     """Deliver one automation: commit and push (in a thread: git is blocking), pull request, record."""
-    outcome = await asyncio.to_thread(deliver_automation, config, automation, report, secrets, state_dir, store)
+    outcome = await asyncio.to_thread(deliver_automation, config, automation, report, secrets, state_dir, store,
+                                      ignore_schedule=ignore_schedule, releases=releases)
     if pull_request_pending(store, outcome):
         await open_pull_request(config, outcome, secrets)
     record(store, outcome)
@@ -195,5 +229,10 @@ def _log(outcome: AutomationOutcome) -> None:
         if outcome.attempts > 1:
             fields["attempts"] = outcome.attempts
         log.info("committed %s to %s", (outcome.commit or "")[:12], outcome.branch, extra=fields)
+    elif outcome.status == "waiting":
+        opens = outcome.window_opens.isoformat() if outcome.window_opens else "never"
+        fields["window_opens"] = opens
+        log.info("waiting for window: %d change(s) pending until %s",
+                 len(outcome.result.changes) if outcome.result else 0, opens, extra=fields)
     for note in outcome.notes:
         (log.error if note.level == "error" else log.warning)("%s", note, extra=fields)

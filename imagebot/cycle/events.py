@@ -26,8 +26,10 @@ def outcome_event(outcome: AutomationOutcome) -> Event | None:
                      labels=automation.metadata.labels)
     if outcome.status != "committed" or outcome.result is None:
         return None
-    changes = [ImageChange(c.file, object_label(c.object), c.old_value, c.new_value)
-               for c in outcome.result.changes]
+    from imagebot.release.lookup import release_key
+
+    changes = [ImageChange(c.file, object_label(c.object), c.old_value, c.new_value,
+                           outcome.releases.get(release_key(c))) for c in outcome.result.changes]
     message = f"committed and pushed {outcome.commit[:12] if outcome.commit else ''} to {outcome.branch}"
     if outcome.pull_request_url:
         message += f"; pull request {outcome.pull_request_url}"

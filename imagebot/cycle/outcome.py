@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from imagebot.config import ImageUpdateAutomation
 from imagebot.failures import Failure, FailureKind
 
 if TYPE_CHECKING:
+    from imagebot.release import Release
     from imagebot.scan import ScanReport
     from imagebot.store import Intent
     from imagebot.update import Note, UpdateResult
 
-Status = Literal["unchanged", "committed", "failed", "suspended"]
+# waiting: a change is pending, outside every delivery window (spec.schedule); `window_opens` says until when
+Status = Literal["unchanged", "committed", "failed", "suspended", "waiting"]
 
 
 @dataclass
@@ -33,6 +36,8 @@ class AutomationOutcome:
     intent: int | None = None  # the push's intent record, while this run owes its record and notification
     recovered: list[Intent] = field(default_factory=list)  # earlier runs' deliveries this run notifies
     announced_elsewhere: bool = False  # another run found this push on the remote and recorded it first
+    window_opens: datetime | None = None  # status "waiting": the next opening of a delivery window
+    releases: dict[tuple[str, str, str], Release] = field(default_factory=dict)  # by release_key(change)
 
     @property
     def ok(self) -> bool:

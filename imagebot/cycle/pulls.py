@@ -24,7 +24,7 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
     if outcome.commit is None or push is None or push.pull_request is None or outcome.result is None:
         return
     pr = push.pull_request
-    records = change_records(outcome.result)
+    records = change_records(outcome.result, outcome.releases)
     data = template_data(records, AutomationObject(automation.metadata.namespace, automation.metadata.name),
                          automation.spec.git.commit.message_template_values)
     try:
@@ -63,7 +63,38 @@ def default_body(outcome: AutomationOutcome) -> str:
         lines.append("")
     if outcome.commit:
         lines.append(f"Commit {outcome.commit[:12]} on `{outcome.branch}`.")
-    return "\n".join(lines)
+    return _with_releases("\n".join(lines), outcome)
+
+
+def _with_releases(body: str, outcome: AutomationOutcome) -> str:
+    """`body` and a section per image that has release information, the release notes sharing what
+    room the forge's body limit leaves."""
+    from imagebot.release.lookup import release_key
+    from imagebot.release.render import PR_BODY_MAX, markdown
+
+    assert outcome.result is not None
+    shown: dict[tuple[str, str, str], str] = {}
+    for change in outcome.result.changes:
+        key = release_key(change)
+        if key in outcome.releases and key not in shown:
+            shown[key] = f"{change.old_value} → {change.new_value}"
+    if not shown:
+        return body
+    budget = PR_BODY_MAX - 200 - len(body)  # 200: the "and N more" line and separators
+    links_only = {key: markdown(outcome.releases[key], 0) for key in shown}
+    links = {key: f"### Release: `{title}`\n{links_only[key]}" for key, title in shown.items()}
+    fitting, used = [], 0
+    for key, section in links.items():  # links first: every image gets them while they fit
+        if used + len(section) + 2 > budget:
+            break
+        fitting.append(key)
+        used += len(section) + 2
+    room = (budget - used) // max(1, len(fitting))  # what each release may add for its notes
+    sections = [f"### Release: `{shown[key]}`\n{markdown(outcome.releases[key], len(links_only[key]) + room)}"
+                for key in fitting]
+    if len(fitting) < len(shown):
+        sections.append(f"…and {len(shown) - len(fitting)} more release(s), not shown: the body has no room.")
+    return body + "\n\n" + "\n\n".join(sections)
 
 
 def pull_request_pending(store: Store, outcome: AutomationOutcome) -> bool:

@@ -4,6 +4,7 @@ signing key, the update root, and the change records commit messages are made of
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from imagebot.failures import FailureKind
 if TYPE_CHECKING:
     from imagebot.delivery.git import GitSource, Signing
     from imagebot.delivery.message import ChangeRecord
+    from imagebot.release import Release
     from imagebot.scan import ScanReport
     from imagebot.update import PolicyValue, UpdateResult
 
@@ -73,13 +75,16 @@ def signing(automation: ImageUpdateAutomation, secrets: SecretStore) -> Signing 
     return Signing("gpg", key_armored=secrets.read(name, "git.asc"), passphrase=passphrase)
 
 
-def change_records(result: UpdateResult) -> list[ChangeRecord]:
+def change_records(result: UpdateResult, releases: Mapping[tuple[str, str, str], Release] | None = None,
+                   ) -> list[ChangeRecord]:
     from imagebot.delivery.message import ChangeRecord
+    from imagebot.release.lookup import release_key
 
     return [
         ChangeRecord(file=c.file, kind=c.object.kind if c.object else "", namespace=c.object.namespace if c.object
                      else "", name=c.object.name if c.object else "", old=c.old_value, new=c.new_value,
-                     setter=c.setter, api_version=c.object.api_version if c.object else "")
+                     setter=c.setter, api_version=c.object.api_version if c.object else "",
+                     release=(releases or {}).get(release_key(c)))
         for c in result.changes
     ]
 

@@ -4,7 +4,9 @@ Template data (names as in Flux, so a ported template reads the same):
     AutomationObject.Namespace / .Name
     Changed.FileChanges   {file: {object: [change, ...]}}
     Changed.Objects       {object: [change, ...]}
-    Changed.Changes       [change, ...]   each .OldValue, .NewValue, .Setter
+    Changed.Changes       [change, ...]   each .OldValue, .NewValue, .Setter, and .Release (extension,
+                          false unless the image carries OCI source labels): .Source, .Compare,
+                          .Version, .Revision, .OldRevision, .URL, .Notes (None, or .Title, .Text, .URL)
     Values                git.commit.messageTemplateValues
 An object has .Kind, .Namespace, .Name, .APIVersion and prints as `Kind/namespace/name`.
 """
@@ -15,10 +17,15 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from imagebot.release.model import NO_RELEASE
+
+if TYPE_CHECKING:
+    from imagebot.release import Release
 
 SUBJECT_WIDTH = 72
 
@@ -35,6 +42,7 @@ class ChangeRecord:
     new: str
     setter: str
     api_version: str = ""
+    release: Release | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class Change:
     OldValue: str
     NewValue: str
     Setter: str
+    # extension: the new image's source, compare link and release notes; false when unknown
+    Release: Release = field(default_factory=lambda: NO_RELEASE)
 
     def __str__(self) -> str:
         return f"{self.OldValue} -> {self.NewValue}"
@@ -98,7 +108,7 @@ def template_data(
     flat: list[Change] = []
     for rec in changes:
         obj = ObjectIdentifier(rec.kind, rec.namespace, rec.name, rec.api_version)
-        change = Change(rec.old, rec.new, rec.setter)
+        change = Change(rec.old, rec.new, rec.setter, rec.release or NO_RELEASE)
         by_file.setdefault(rec.file, {}).setdefault(obj, []).append(change)
         by_object.setdefault(obj, []).append(change)
         flat.append(change)
@@ -123,9 +133,12 @@ def render_template(template: str, data: TemplateData, *, what: str = "git.commi
     except jinja2.TemplateSyntaxError as exc:
         raise MessageTemplateError(f"{what}: line {exc.lineno}: {exc.message}") from exc
     except jinja2.UndefinedError as exc:
+        hint = (" (a change's Release, and its .Notes, are empty when the image names no source or its forge "
+                "has no notes: guard them, e.g. {% if c.Release.Notes %}...{% endif %})"
+                if "'None' has no attribute" in (exc.message or "") else "")
         raise MessageTemplateError(
-            f"{what}: {exc.message}. Available: AutomationObject.Namespace/.Name, Changed.FileChanges, "
-            "Changed.Objects, Changed.Changes (each .OldValue, .NewValue, .Setter), Values.<key>"
+            f"{what}: {exc.message}{hint}. Available: AutomationObject.Namespace/.Name, Changed.FileChanges, "
+            "Changed.Objects, Changed.Changes (each .OldValue, .NewValue, .Setter, .Release), Values.<key>"
         ) from exc
     except jinja2.TemplateError as exc:
         raise MessageTemplateError(f"{what}: {exc}") from exc

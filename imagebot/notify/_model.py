@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import re2
+
+if TYPE_CHECKING:
+    from imagebot.release import Release
 
 
 class Severity(StrEnum):
@@ -56,6 +59,7 @@ class ImageChange:
     object: str
     old: str
     new: str
+    release: Release | None = None  # the new image's source, compare link and release notes, when known
 
 
 def _now() -> datetime:

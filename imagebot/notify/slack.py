@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from imagebot import redact as _redact
+from imagebot.release.render import slack_links, slack_notes
 
 from ._model import Event, NotifyError, Severity
 from ._post import Delivery, WebhookNotifier, json_body
@@ -93,7 +94,9 @@ def message(event: Event, *, channel: str | None = None, username: str | None = 
         {"type": "section", "text": _mrkdwn(body)},
     ]
     room = MAX_BLOCKS - len(blocks) - len(fact_sections) - 1
-    blocks.extend(_change_sections(event, room))
+    changes = _change_sections(event, room)
+    blocks.extend(changes)
+    blocks.extend(_release_sections(event, room - len(changes)))
     blocks.extend(fact_sections[: max(0, MAX_BLOCKS - len(blocks) - 1)])
     blocks.append(context)
 
@@ -117,7 +120,8 @@ def _change_sections(event: Event, room: int) -> list[dict[str, Any]]:
     limit = SECTION_TEXT_MAX
     lines = [
         truncate(
-            f"• {_code(c.old)} → {_code(c.new)} in {_code(c.file)}" + (f" ({escape(c.object)})" if c.object else ""),
+            f"• {_code(c.old)} → {_code(c.new)} in {_code(c.file)}" + (f" ({escape(c.object)})" if c.object else "")
+            + (f"\n    {slack_links(c.release)}" if c.release else ""),
             limit - 100,
         )
         for c in event.changes
@@ -135,6 +139,20 @@ def _change_sections(event: Event, room: int) -> list[dict[str, Any]]:
             chunks.append([])
         chunks[-1].append(line)
     return [{"type": "section", "text": _mrkdwn("\n".join(chunk))} for chunk in chunks]
+
+
+def _release_sections(event: Event, room: int) -> list[dict[str, Any]]:
+    """A section of release notes per distinct new image that has them, while blocks remain."""
+    sections: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for change in event.changes:
+        if len(sections) >= room or change.release is None or change.new in seen:
+            continue
+        seen.add(change.new)
+        text = slack_notes(change.release, SECTION_TEXT_MAX)
+        if text:
+            sections.append({"type": "section", "text": _mrkdwn(text)})
+    return sections
 
 
 class SlackNotifier(WebhookNotifier):

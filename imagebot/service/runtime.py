@@ -37,6 +37,7 @@ log = logging.getLogger("imagebot.service")
 
 __all__ = ["ConfigRejected", "Generation", "Runtime", "ServiceOptions"]
 
+WINDOW_WAKE_MARGIN = 0.5  # seconds after a window's opening minute begins
 STARTUP_SCAN_WAIT = 60.0  # an automation's first run waits this long at most for its repositories' first scans
 
 
@@ -57,6 +58,7 @@ class Runtime:
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self._wakeups: dict[str, asyncio.TimerHandle] = {}  # repository key -> minimumAge wake-up
+        self._window_wakes: dict[str, asyncio.TimerHandle] = {}  # automation -> its run at a window's opening
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -276,6 +278,7 @@ class Runtime:
 
     async def _automate(self, key: str, trigger: Trigger) -> None:
         from imagebot.cycle import run_automations
+        from imagebot.release.lookup import ReleaseFinder
         from imagebot.scan import ScanReport
 
         generation = self.generation
@@ -291,8 +294,10 @@ class Runtime:
                                       if p.key in self._latest])
         # Automations sharing a clone (same URL and branch) take turns at its lock (Checkout.locked).
         started = time.monotonic()
+        releases = ReleaseFinder(config, self.secrets, ca_file=self.options.ca_file)
         outcomes = await run_automations(config, report, self.secrets, self.store, self.options.state_dir,
-                                         automations=[automation], dispatcher=generation.dispatcher)
+                                         automations=[automation], dispatcher=generation.dispatcher,
+                                         releases=releases)
         seconds = time.monotonic() - started
         self.metrics.automation_run(key, seconds)
         for outcome in outcomes:
@@ -314,10 +319,23 @@ class Runtime:
             log.info("run finished in %.3fs: failed", seconds, extra=fields)
         else:
             log.info("run finished in %.3fs: %s", seconds, outcome.status, extra=fields)
+        if outcome.status == "waiting" and outcome.window_opens is not None:
+            self._wake_at_window(key, outcome.window_opens.timestamp())
         if outcome.pull_request_url:
             self.metrics.pull_request(key)
         if outcome.status == "failed":
             self.metrics.failure(outcome.error_kind or FailureKind.INTERNAL)
+
+    def _wake_at_window(self, key: str, opens_at: float) -> None:
+        """Run the automation when its delivery window opens (one wake-up per automation, the latest
+        asked for); a little after the minute begins, so that the run finds the window open."""
+        old = self._window_wakes.pop(key, None)
+        if old is not None:
+            old.cancel()
+        delay = max(0.0, opens_at - time.time()) + WINDOW_WAKE_MARGIN
+        self._window_wakes[key] = asyncio.get_running_loop().call_later(
+            delay, self.automations.request, key, Trigger("window"))
+        log.info("delivery waits for the window opening in %.0fs", delay, extra={"automation": key})
 
     # --- status ------------------------------------------------------------------------------------
 
@@ -335,6 +353,8 @@ class Runtime:
         self.automations.close()
         for wakeup in self._wakeups.values():
             wakeup.cancel()
+        for wake in self._window_wakes.values():
+            wake.cancel()
         for task in self._background:
             task.cancel()
         # Scans only read registries: stop them now (a hanging registry must not hold the exit);

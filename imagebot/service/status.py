@@ -88,6 +88,11 @@ def status_view(config: Config, board: StatusBoard, latest: Mapping[str, PolicyR
             "branch": outcome.branch if outcome else None,
             "pullRequest": outcome.pull_request_url if outcome else None,
             "error": outcome.error if outcome else None,
+            # status "waiting": a change is pending outside every delivery window, until windowOpens
+            "windowOpens": outcome.window_opens.isoformat(timespec="seconds")
+            if outcome and outcome.window_opens else None,
+            "pending": [{"file": c.file, "old": c.old_value, "new": c.new_value} for c in outcome.result.changes]
+            if outcome and outcome.status == "waiting" and outcome.result else [],
         })
     in_force = {r.key: r for r in receivers}
     listed = []

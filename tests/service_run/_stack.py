@@ -68,9 +68,11 @@ def policy_doc(name: str, semver_range: str, repository: str = "app") -> str:
         """)
 
 
-def base_config(registry_host: str, remote_url: str, *, slack: bool = True, git_auth: bool = False) -> str:
+def base_config(registry_host: str, remote_url: str, *, slack: bool = True, git_auth: bool = False,
+                schedule: str = "") -> str:
     # indented as the lines of the documents below, before their dedent
     git_secret = "\n          secretRef: {name: git-auth}" if git_auth else ""
+    windows = f"\n          schedule: {schedule}" if schedule else ""
     docs = [
         f"""\
         apiVersion: image.toolkit.fluxcd.io/v1
@@ -101,7 +103,7 @@ def base_config(registry_host: str, remote_url: str, *, slack: bool = True, git_
             commit:
               author: {{name: imagebot, email: imagebot@example.com}}
             push: {{branch: main}}
-          update: {{path: ./apps, strategy: Setters}}
+          update: {{path: ./apps, strategy: Setters}}{windows}
         """,
         f"""\
         apiVersion: notification.toolkit.fluxcd.io/v1
@@ -232,12 +234,13 @@ def hermetic_env(home: Path) -> dict[str, str]:
 @contextmanager
 def service_stack(tmp: Path, *, slack: bool = True, extra_config: str = "", files: dict[str, str] | None = None,
                   git_server: HttpGitServer | None = None, health_port: int | None = None,
-                  args: Sequence[str] = ()) -> Iterator[Service]:
+                  args: Sequence[str] = (), schedule: str = "") -> Iterator[Service]:
     """Registry (notifying imagebot), remote, Slack receiver, config and a running, ready service.
 
     The registry holds team/app:1.0.0 and the remote's apps/app.yaml uses it, so the first cycle
     has nothing to do: what happens next is up to the test's pushes. With `health_port`, the
-    service also serves its probes and metrics there (`--health-listen`).
+    service also serves its probes and metrics there (`--health-listen`). `schedule` is the
+    automation's `spec.schedule`, as YAML flow text.
     """
     port = free_port()
     with ExitStack() as stack:
@@ -255,7 +258,7 @@ def service_stack(tmp: Path, *, slack: bool = True, extra_config: str = "", file
         config_dir = tmp / "config"
         config_dir.mkdir()
         (config_dir / "base.yaml").write_text(base_config(registry.host, remote_url, slack=slack,
-                                                             git_auth=git_server is not None))
+                                                             git_auth=git_server is not None, schedule=schedule))
         (config_dir / "policy.yaml").write_text(policy_doc("app", ">=1.0.0") + extra_config)
         secrets = tmp / "secrets"
         (secrets / "receiver-token").mkdir(parents=True)

@@ -242,11 +242,19 @@ class FakePull:
 
 
 @dataclass
+class FakeRelease:
+    tag: str
+    name: str
+    body: str
+
+
+@dataclass
 class FakeRepository:
     path: str
     branches: set[str]
     labels: dict[str, int] = field(default_factory=dict)  # name -> id (Gitea adds labels by id)
     pulls: list[FakePull] = field(default_factory=list)
+    releases: dict[str, FakeRelease] = field(default_factory=dict)  # by tag name
 
     def open_pull(self, head: str, base: str) -> FakePull | None:
         return next((p for p in self.pulls if p.state == "open" and p.head == head and p.base == base), None)
@@ -273,6 +281,8 @@ class FakeForge:
         self.scheme = "http"
         self.token = token
         self.token_can_write = True
+        self.anonymous_reads = False  # a public repository: GETs without a token are answered
+        self.rate_limited = ""  # requests whose path contains this are answered as a rate-limited client is
         self.repositories: dict[str, FakeRepository] = {}
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
@@ -349,8 +359,11 @@ class FakeForge:
                 self.violations.append(f"{method} {target.path}: no such operation in the {self.name} description")
                 return 404, {"message": "Not Found"}
             op, path_params = matched
-            if not self.authenticated(headers):
+            anonymous = method == "GET" and self.anonymous_reads and not self.carries_token(headers)
+            if not anonymous and not self.authenticated(headers):
                 return 401, self.unauthorized_body()
+            if self.rate_limited and self.rate_limited in target.path:
+                return self.rate_limited_reply()
             problems = self.check_headers(headers)
             problems += self.api.validate_request(op, path_params, query, headers.get("content-type", ""), raw)
             if problems:
@@ -379,6 +392,12 @@ class FakeForge:
 
     def check_headers(self, headers: dict[str, str]) -> list[str]:
         return []
+
+    def carries_token(self, headers: dict[str, str]) -> bool:
+        return "authorization" in headers
+
+    def rate_limited_reply(self) -> tuple[int, Any]:
+        return 429, {"message": "Too Many Requests"}
 
     def repository(self, params: dict[str, str]) -> FakeRepository:
         raise NotImplementedError
@@ -448,6 +467,18 @@ class GitHubFake(FakeForge):
         if pr is None:
             raise Reply(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
         return pr
+
+    def rate_limited_reply(self) -> tuple[int, Any]:
+        # GitHub's primary rate limit: 403 (or 429) with this message
+        return 403, {"message": "API rate limit exceeded for 127.0.0.1.",
+                     "documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api"}
+
+    def op_get_repos_owner_repo_releases_tags_tag(self, repo, params, query, body):
+        release = repo.releases.get(params["tag"])
+        if release is None:
+            raise Reply(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+        return 200, {"tag_name": release.tag, "name": release.name, "body": release.body,
+                     "html_url": f"{self.url}/{repo.path}/releases/tag/{release.tag}"}
 
     def op_get_repos_owner_repo_pulls(self, repo, params, query, body):
         owner = repo.path.split("/")[0]
@@ -576,6 +607,17 @@ class GitLabFake(FakeForge):
         repo.pulls.append(pr)
         return 201, self._mr(repo, pr)
 
+    def carries_token(self, headers: dict[str, str]) -> bool:
+        return "private-token" in headers or "authorization" in headers
+
+    def op_get_projects_id_releases_tag_name(self, repo, params, query, body):
+        release = repo.releases.get(params["tag_name"])
+        if release is None:
+            raise Reply(404, {"message": "404 Not found"})
+        # API_Entities_Release lies outside the excerpt read: the shape is GitLab's documented one
+        return 200, {"tag_name": release.tag, "name": release.name, "description": release.body,
+                     "_links": {"self": f"{self.url}/{repo.path}/-/releases/{release.tag}"}}
+
     def op_put_projects_id_merge_requests_merge_request_iid(self, repo, params, query, body):
         pr = next((p for p in repo.pulls if p.number == int(params["merge_request_iid"])), None)
         if pr is None:
@@ -674,6 +716,13 @@ class GiteaFake(FakeForge):
         pr.title = body.get("title", pr.title)
         pr.body = body.get("body", pr.body)
         return 201, self._pr(repo, pr)
+
+    def op_get_repos_owner_repo_releases_tags_tag(self, repo, params, query, body):
+        release = repo.releases.get(params["tag"])
+        if release is None:
+            raise Reply(404, None)  # Gitea's notFound response has no body schema
+        return 200, {"tag_name": release.tag, "name": release.name, "body": release.body,
+                     "html_url": f"{self.url}/{repo.path}/releases/tag/{release.tag}"}
 
     def op_get_repos_owner_repo_labels(self, repo, params, query, body):
         labels = [{"id": i, "name": n, "color": "ededed"} for n, i in sorted(repo.labels.items())]

@@ -105,14 +105,16 @@ class Instance:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    selector: str | None = None  # default: the shard's, by name; "" for none (every object)
 
     def start(self) -> None:
         self.port = free_port()
+        selector = SELECTORS[self.name] if self.selector is None else self.selector
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "imagebot", "run", "-c", str(self.config), "--secrets-dir", str(self.secrets),
              "--state-dir", str(self.state), "--listen", f"127.0.0.1:{self.port}", "--log-format", "json",
-             "--watch-label-selector", SELECTORS[self.name]],
+             *(["--watch-label-selector", selector] if selector else [])],
             cwd=ROOT, env=hermetic_env(self.home), stdout=log, stderr=subprocess.STDOUT)
         log.close()
 

@@ -121,3 +121,17 @@ def test_shard_takes_its_objects_and_reports_references_across_shards(tmp_path: 
     part, problems = shard(loaded.config, parse_selector(f"{KEY} in (s2)"))
     assert [(p.object, p.field) for p in problems] == [("ImageUpdateAutomation three/c", "spec.policySelector")]
     assert "ImagePolicy three/c, which is in another shard" in problems[0].message
+
+
+def test_validate_reports_references_across_shards_and_bad_selectors(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from imagebot.cli import main  # the whole command line, as a user runs it
+
+    (tmp_path / "c.yaml").write_text(_objects("c", "three", {"repo": "s2", "policy": "s1", "automation": "s1"}))
+    assert main(["validate", "-c", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["validate", "-c", str(tmp_path), "--watch-label-selector", f"{KEY} in (s1)"]) == 1
+    err = capsys.readouterr().err
+    assert "ImagePolicy three/c: spec.imageRepositoryRef: refers to ImageRepository three/c, which is in another" in err
+    assert main(["scan", "-c", str(tmp_path), "--watch-label-selector", f"{KEY} in s1"]) == 1
+    assert "error: --watch-label-selector: label selector" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from imagebot.config import Config
+    from imagebot.config.selector import LabelSelector
     from imagebot.scan import Scanner, ScanReport
 
 
@@ -21,6 +22,11 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         "--secrets-dir", type=Path, default=None, metavar="DIR",
         help="folder of secrets, one folder per secret and one file per key "
         "(env IMAGEBOT_SECRETS_DIR)",
+    )
+    parser.add_argument(
+        "--watch-label-selector", default=None, metavar="SELECTOR",
+        help="handle only the ImageRepositories, ImagePolicies and ImageUpdateAutomations whose labels match, as "
+        "Flux's sharding does, e.g. 'sharding.fluxcd.io/key in (shard1)' (env IMAGEBOT_WATCH_LABEL_SELECTOR)",
     )
 
 
@@ -44,18 +50,37 @@ def state_dir(args: argparse.Namespace) -> Path:
     return Path(os.environ.get("IMAGEBOT_STATE_DIR") or ".imagebot")
 
 
+def label_selector(args: argparse.Namespace) -> LabelSelector | None:
+    """The `--watch-label-selector` (or its env), parsed; raises SelectorError for bad syntax."""
+    from imagebot.config.selector import parse_selector
+
+    text = getattr(args, "watch_label_selector", None) or os.environ.get("IMAGEBOT_WATCH_LABEL_SELECTOR")
+    return parse_selector(text) if text else None
+
+
 def load_or_report(args: argparse.Namespace) -> Config | None:
-    """The config of `-c`, or None after printing every error (the caller exits 1)."""
+    """The config of `-c` (this shard's part with --watch-label-selector), or None after printing every
+    error (the caller exits 1)."""
     import sys
 
     from imagebot.config import load_config
+    from imagebot.config.selector import SelectorError, shard
 
+    try:
+        selector = label_selector(args)
+    except SelectorError as err:
+        print(f"error: --watch-label-selector: {err}", file=sys.stderr)
+        return None
     # Secrets are read (and fail) per object when used: a missing one costs that repository or
     # automation, not the whole run. `imagebot validate --secrets-dir` checks them all up front.
     loaded = load_config(args.config)
-    for problem in loaded.errors:
+    errors = loaded.errors
+    config = loaded.config
+    if selector is not None and not errors:
+        config, errors = shard(config, selector)
+    for problem in errors:
         print(f"error: {problem}", file=sys.stderr)
-    return None if loaded.errors else loaded.config
+    return None if errors else config
 
 
 async def scan_once(args: argparse.Namespace, scanner: Scanner, **kwargs: Any) -> ScanReport:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from imagebot.cli._common import (
     add_config_options,
     add_state_option,
+    label_selector,
     load_or_report,
     scan_once,
     secrets_dir,
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """The service, with its options taken from the command line (the service knows no argparse)."""
+    from imagebot.config.selector import SelectorError
     from imagebot.service.main import Listen, serve
     from imagebot.service.runtime import ServiceOptions
 
@@ -89,9 +91,14 @@ def serve(args: argparse.Namespace) -> int:
             return 1
     listen, health_listen = addresses
     assert listen is not None
+    try:
+        selector = label_selector(args)
+    except SelectorError as err:
+        print(f"error: --watch-label-selector: {err}", file=sys.stderr)
+        return 1
     options = ServiceOptions(
         config_path=args.config, secrets_dir=secrets_dir(args), state_dir=state_dir(args),
-        registry_concurrency=args.registry_concurrency, ca_file=args.ca_file,
+        registry_concurrency=args.registry_concurrency, ca_file=args.ca_file, label_selector=selector,
     )
     try:
         ui = ui_settings(args)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imagebot.cli._common import add_config_options, secrets_dir
+from imagebot.cli._common import add_config_options, label_selector, secrets_dir
 
 
 def register(subparsers: Any) -> None:
@@ -25,10 +25,19 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from imagebot.config import load_config
+    from imagebot.config import LoadedConfig, load_config
+    from imagebot.config.selector import SelectorError, shard
 
+    try:
+        selector = label_selector(args)
+    except SelectorError as err:
+        print(f"error: --watch-label-selector: {err}", file=sys.stderr)
+        return 1
     folder = secrets_dir(args)
     loaded = load_config(args.config, folder)
+    if selector is not None:  # this shard's objects, and its references to other shards
+        part, crossing = shard(loaded.config, selector)
+        loaded = LoadedConfig(part, [*loaded.problems, *crossing])
     hooks = _webhook_paths(loaded.config, folder)
     if args.output == "json":
         print(json.dumps({

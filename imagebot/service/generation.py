@@ -11,6 +11,7 @@ from pathlib import Path
 
 from imagebot.alerts import build_dispatcher
 from imagebot.config import Config, Receiver, SecretStore, load_config
+from imagebot.config.selector import LabelSelector, shard
 from imagebot.notify import Dispatcher, NotifyConfigError
 from imagebot.scan import Scanner
 from imagebot.service.receivers import ReceiverSettings, ResourceRef
@@ -29,6 +30,7 @@ class ServiceOptions:
     state_dir: Path
     registry_concurrency: int = 8
     ca_file: Path | None = None
+    label_selector: LabelSelector | None = None  # this shard's objects only (Flux's --watch-label-selector)
 
 
 class ConfigRejected(Exception):
@@ -59,6 +61,10 @@ def load_generation(options: ServiceOptions, secrets: SecretStore, store: Store,
     for note in loaded.notes:
         log.info("config note: %s", note)
     config = loaded.config
+    if options.label_selector is not None:
+        config, crossing = shard(config, options.label_selector)
+        if crossing:
+            raise ConfigRejected([str(p) for p in crossing], objects_named(p.object for p in crossing))
     try:
         dispatcher = build_dispatcher(config, secrets, on_failure=lambda route: on_notify_failure())
         receivers = [receiver_settings(r, secrets) for r in config.receivers if not r.spec.suspend]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Generic, TypeVar
 from imagebot.delivery._checkout import Checkout, _check_branch_name
 from imagebot.delivery._gitcmd import NETWORK_TIMEOUT, GitError, PushRejected, scrub
 from imagebot.delivery._signing import Signing, signing_config
+from imagebot.retry import Backoff
 
 T = TypeVar("T")
 
@@ -82,11 +82,11 @@ def deliver(
         raise GitError(f"push.refspec {refspec!r} would force-push the checkout branch {checkout.branch!r}; "
                        "drop the leading '+'")
     separate = target is not None and target != checkout.branch
+    backoff = Backoff(initial=backoff_seconds, maximum=MAX_BACKOFF_SECONDS)  # the one backoff, full jitter
     last_rejection = ""
     for attempt in range(1, attempts + 1):
         if attempt > 1:
-            delay = min(backoff_seconds * 2 ** (attempt - 2), MAX_BACKOFF_SECONDS)
-            time.sleep(delay * random.uniform(0.5, 1.5))
+            time.sleep(backoff.delay(attempt - 2))
             checkout.refresh()
         base = checkout.head
         lease: str | None = None

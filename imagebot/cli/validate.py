@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
         counts: dict[str, int] = {}
         for obj in loaded.config.objects():
             counts[obj.kind] = counts.get(obj.kind, 0) + 1
-        summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no objects"
+        # Invalid objects are not counted: "no objects" beside errors would read as an empty folder.
+        none = "no valid objects" if loaded.errors else "no objects"
+        summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or none
         verdict = f"{len(loaded.errors)} error(s)" if loaded.errors else "valid"
         print(f"{args.config}: {summary}: {verdict}")
     return 1 if loaded.errors else 0

@@ -135,3 +135,17 @@ def test_every_option_of_every_command_has_help() -> None:
 
     walk(build_parser(), "imagebot")
     assert missing == []
+
+
+def test_validate_of_only_invalid_objects_says_none_is_valid(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "repo.yaml").write_text(textwrap.dedent("""\
+        apiVersion: image.toolkit.fluxcd.io/v1
+        kind: ImageRepository
+        metadata: {name: web, namespace: apps}
+        spec: {image: nginx, interval: 5m, secretref: {name: regcred}}
+        """))
+    assert main(["validate", "-c", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert f"{tmp_path}: no valid objects: 1 error(s)" in captured.out
+    assert "did you mean `secretRef`" in captured.err

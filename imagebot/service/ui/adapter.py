@@ -175,25 +175,20 @@ class RuntimeStatus:
     # --- UiActions ------------------------------------------------------------------------------
 
     def scan_now(self, repository: str) -> None:
-        repo = self._config().find("ImageRepository", repository)
-        if repo is None:
-            raise ActionRefused(404, f"No ImageRepository {repository} in the configuration in force.")
-        if repo.spec.suspend:
-            raise ActionRefused(409, f"ImageRepository {repository} is suspended (spec.suspend): a scan would "
-                                     "not ask the registry.")
-        if self._runtime.scans.request(repository, Trigger("ui")) is None:
-            raise ActionRefused(503, "The service is stopping.")
+        self._request("ImageRepository", repository, self._runtime.scans, "a scan would not ask the registry")
 
     def run_now(self, automation: str) -> None:
-        found = self._config().find("ImageUpdateAutomation", automation)
-        if found is None:
-            raise ActionRefused(404, f"No ImageUpdateAutomation {automation} in the configuration in force.")
-        if found.spec.suspend:
-            raise ActionRefused(409, f"ImageUpdateAutomation {automation} is suspended (spec.suspend): "
-                                     "it would not run.")
-        if self._runtime.automations.request(automation, Trigger("ui")) is None:
-            raise ActionRefused(503, "The service is stopping.")
+        self._request("ImageUpdateAutomation", automation, self._runtime.automations, "it would not run")
 
+    def _request(self, kind: str, key: str, runs: Any, suspended: str) -> None:
+        """Queue one run of `key` on `runs` (the runtime's scans or automations), or say why not."""
+        found = self._config().find(kind, key)
+        if found is None:
+            raise ActionRefused(404, f"No {kind} {key} in the configuration in force.")
+        if found.spec.suspend:
+            raise ActionRefused(409, f"{kind} {key} is suspended (spec.suspend): {suspended}.")
+        if runs.request(key, Trigger("ui")) is None:
+            raise ActionRefused(503, "The service is stopping.")
 
 def _image(latest: LatestImage | None) -> ImageValue | None:
     return None if latest is None else ImageValue(latest.name, latest.tag, latest.digest)

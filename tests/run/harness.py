@@ -117,6 +117,19 @@ class Workspace:
         for key, value in values.items():
             (folder / key).write_bytes(value if isinstance(value, bytes) else value.encode())
 
+    def alerting(self, provider_type: str, name: str, address: str) -> list[dict[str, Any]]:
+        """A Provider whose secret holds `address` (as Flux reads it) and an Alert sending it every
+        automation's info events: the `extra` documents for write_config."""
+        self.secret(name, {"address": address})
+        api = "notification.toolkit.fluxcd.io/v1beta3"
+        return [
+            {"apiVersion": api, "kind": "Provider", "metadata": {"name": name, "namespace": "flux-system"},
+             "spec": {"type": provider_type, "secretRef": {"name": name}}},
+            {"apiVersion": api, "kind": "Alert", "metadata": {"name": "updates", "namespace": "flux-system"},
+             "spec": {"providerRef": {"name": name}, "eventSeverity": "info",
+                      "eventSources": [{"kind": "ImageUpdateAutomation", "name": "*"}]}},
+        ]
+
     def write_config(self, *automations: Automation, images: tuple[str, ...] = ("app",),
                      extra: list[dict[str, Any]] | None = None) -> None:
         docs: list[dict[str, Any]] = []

@@ -27,6 +27,11 @@ from tests.support.clouds import json_server, resolve_to_loopback
 from tests.support.registry import RegistryServer, start_registry
 
 USERNAME = "00000000-0000-0000-0000-000000000000"
+# POST /oauth2/exchange (Authentication_ExchangeAadAccessTokenForAcrRefreshToken) in ACR's data-plane API
+# description: Azure/azure-rest-api-specs, specification/containerregistry/data-plane/Azure.ContainerRegistry/
+# stable/2021-07-01/containerregistry.json (commit 16c9ca76): form fields, True where required.
+EXCHANGE_FORM = {"grant_type": True, "service": True, "tenant": False, "refresh_token": False, "access_token": False}
+GRANT_TYPES = ("access_token_refresh_token", "access_token", "refresh_token")
 HOST = "imagebottest.azurecr.io"
 IDENTITY_HEADER = "identity-header-secret-0001"
 ENTRA_TOKEN = "entra-access-token-for-arm-0001"
@@ -57,6 +62,16 @@ class FakeAzure:
 
     def exchange(self, form: dict[str, str]) -> tuple[int, Any]:
         self.exchanges.append(form)
+        problems = [f"form field {name!r} is not in the description" for name in form if name not in EXCHANGE_FORM]
+        problems += [f"required form field {name!r} is missing" for name, required in EXCHANGE_FORM.items()
+                     if required and name not in form]
+        if form.get("grant_type") not in GRANT_TYPES:
+            problems.append(f"grant_type {form.get('grant_type')!r} is not one of {GRANT_TYPES}")
+        if form.get("grant_type") == "access_token" and "access_token" not in form:
+            problems.append("grant_type access_token without access_token")
+        if problems:
+            self.violations += problems
+            return 400, {"errors": [{"code": "BAD_REQUEST", "message": "; ".join(problems)}]}
         if form != {"grant_type": "access_token", "service": HOST, "access_token": ENTRA_TOKEN}:
             return 401, {"errors": [{"code": "UNAUTHORIZED", "message": "invalid access token"}]}
         return 200, {"refresh_token": self.refresh_token}

@@ -154,3 +154,38 @@ def test_key_jwt_and_token_are_registered_as_secrets(tmp_path: Path, app_fake: G
 
     assert jwt not in text and token not in text and PRIVATE.decode().splitlines()[3] not in text
     assert "RSA" not in text or "PRIVATE KEY" not in text
+
+
+GIT_REPOSITORY = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: deploy, namespace: flux-system}
+spec:
+  url: https://github.com/acme/deploy.git
+  interval: 5m
+  ref: {branch: main}
+  provider: github
+"""
+
+
+@pytest.mark.parametrize(("key", "secret_ref", "expected"), [
+    (PRIVATE, True, None),
+    (b"not a key", True, "secret 'github-app' key 'githubAppPrivateKey' is not an RSA private key"),
+    (PRIVATE, False, "provider github needs a secret with the GitHub App's keys"),
+])
+def test_validate_checks_the_app_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str], key: bytes,
+                                        secret_ref: bool, expected: str | None) -> None:
+    from imagebot.cli import main
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "git.yaml").write_text(GIT_REPOSITORY + ("  secretRef: {name: github-app}\n"
+                                                                    if secret_ref else ""))
+    write_secret(tmp_path / "secrets", "github-app", {"githubAppID": "1", "githubAppInstallationOwner": "acme",
+                                                      "githubAppPrivateKey": key})
+    code = main(["validate", "-c", str(tmp_path / "config"), "--secrets-dir", str(tmp_path / "secrets")])
+    out, err = capsys.readouterr()
+    if expected is None:
+        assert code == 0, out + err
+    else:
+        assert code != 0 and expected in out + err, out + err
+    assert PRIVATE.decode().splitlines()[2] not in out + err

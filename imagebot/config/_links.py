@@ -31,6 +31,9 @@ def check_links(config: Config) -> list[Problem]:
             wrong = host_problem(repo.spec.provider, ImageReference.parse(repo.spec.image).registry)
             if wrong:
                 problems.append(object_problem(repo, "spec.provider", wrong))
+            if repo.spec.secret_ref is not None:
+                problems.append(object_problem(repo, "spec.secretRef", f"not used: provider {repo.spec.provider} "
+                                               "logs in with the cloud's own credentials", "note"))
     for policy in config.policies:
         if config.repository_for(policy) is None:
             problems.append(object_problem(policy, "spec.imageRepositoryRef",

@@ -27,6 +27,7 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
     if outcome.commit is None or push is None or push.pull_request is None or outcome.result is None:
         return
     pr = push.pull_request
+    token = ""
     records = change_records(outcome.result, outcome.releases)
     data = template_data(records, AutomationObject(automation.metadata.namespace, automation.metadata.name),
                          automation.spec.git.commit.message_template_values)
@@ -40,6 +41,10 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
             head=outcome.branch or push.branch or "", base=checkout_branch(config, automation), title=title,
             body=body, labels=pr.labels, reviewers=pr.reviewers))
     except (ForgeError, MessageTemplateError, LookupError, AutomationError, GitHubAppError) as err:
+        if isinstance(err, ForgeError) and err.status == 401:
+            from imagebot.delivery.githubapp import TOKENS
+
+            TOKENS.refused(token)  # a revoked installation token: the next use fetches a new one
         failed(outcome, FailureKind.FORGE, f"pull request: {err}")
         return
     outcome.pull_request_url = result.url

@@ -130,10 +130,13 @@ class InstallationTokens:
             self._tokens[app.cache_key] = fresh
             return fresh.value
 
-    def forget(self, app: GitHubApp) -> None:
-        """Drop the cached token (GitHub refused it: revoked, or the app's permissions changed)."""
+    def refused(self, token: str) -> None:
+        """GitHub refused this token (revoked, or the app's installation changed): drop it, so the
+        next use exchanges the JWT for a new one instead of waiting for the expiry."""
         with self._guard:
-            self._tokens.pop(app.cache_key, None)
+            for key, cached in list(self._tokens.items()):
+                if cached.value == token:
+                    del self._tokens[key]
 
 
 TOKENS = InstallationTokens()  # the process's cache: a service reuses tokens across cycles

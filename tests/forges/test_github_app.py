@@ -86,6 +86,18 @@ def test_a_token_near_its_expiry_is_renewed(tmp_path: Path, app_fake: GitHubAppF
     assert second != first and tokens.exchanges == 2 and second in app_fake.issued
 
 
+def test_a_refused_token_is_replaced_at_the_next_use(tmp_path: Path, app_fake: GitHubAppFake) -> None:
+    app = GitHubApp.from_secret(app_secret(tmp_path, app_fake), "github-app")
+    tokens = InstallationTokens()
+    first = tokens.token(app)
+    tokens.refused("some-other-token")
+    assert tokens.token(app) == first
+
+    tokens.refused(first)
+
+    assert tokens.token(app) != first and tokens.exchanges == 2
+
+
 def test_the_installation_is_found_by_owner(tmp_path: Path, app_fake: GitHubAppFake) -> None:
     secrets = app_secret(tmp_path, app_fake, githubAppInstallationID="", githubAppInstallationOwner="octocat")
     token = InstallationTokens().token(GitHubApp.from_secret(secrets, "github-app"))

@@ -41,6 +41,7 @@ _JWT_BACKDATE = 30  # seconds: iat in the past, for a GitHub clock slightly behi
 _JWT_LIFETIME = 120  # seconds: the JWT is used once, at once; GitHub allows at most 10 minutes
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _MAX_ANSWER = 256 * 1024  # a token answer is about 1 KiB; an installation a few KiB
+_ANSWER_SECONDS = 60.0  # for a whole answer: a server trickling bytes cannot hold a cycle
 
 
 class GitHubAppError(Exception):
@@ -186,6 +187,7 @@ def _find_installation(client: httpx.Client, app: GitHubApp) -> int:
 
 def _call(client: httpx.Client, app: GitHubApp, method: str, path: str, action: str) -> dict[str, Any]:
     try:
+        deadline = time.monotonic() + _ANSWER_SECONDS
         with client.stream(method, path) as response:
             body = b""
             for chunk in response.iter_bytes():
@@ -193,6 +195,9 @@ def _call(client: httpx.Client, app: GitHubApp, method: str, path: str, action: 
                 if len(body) > _MAX_ANSWER:
                     raise GitHubAppError(f"GitHub App {app.app_id}: the answer to {method} {path} is larger "
                                          f"than {_MAX_ANSWER // 1024} KiB, the limit")
+                if time.monotonic() > deadline:
+                    raise GitHubAppError(f"GitHub App {app.app_id}: the answer to {method} {path} took longer "
+                                         f"than {_ANSWER_SECONDS:g}s, the limit")
     except httpx.HTTPError as exc:
         raise GitHubAppError(redact.scrub(f"GitHub App {app.app_id}: could not {action}: {type(exc).__name__} "
                                           f"talking to {app.api_url}: check '{KEY_BASE_URL}' and that the host is "

@@ -7,6 +7,8 @@ does (the steps of Flux's fluxcd/pkg auth/azure). The refresh token's own `exp` 
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from imagebot import redact
@@ -22,7 +24,8 @@ _SCOPES = {
     ".azurecr.de": "https://management.microsoftazure.de/.default",
 }
 _PUBLIC_SCOPE = "https://management.azure.com/.default"
-_MAX_ANSWER = 256 * 1024
+_MAX_ANSWER = 256 * 1024  # an exchange answer is a few KiB
+_ANSWER_SECONDS = 60.0  # for the whole answer, however slowly it trickles
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
@@ -65,11 +68,15 @@ def _exchange(registry: str, access_token: str, reach: Reach) -> str:
         with httpx.Client(verify=verify, timeout=_TIMEOUT, headers={"User-Agent": "imagebot"}) as client, \
                 client.stream("POST", url, data=form) as response:
             body = b""
+            deadline = time.monotonic() + _ANSWER_SECONDS
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > _MAX_ANSWER:
                     raise CredentialLookupError(f"provider azure: {url} answered more than "
                                                 f"{_MAX_ANSWER // 1024} KiB, the limit for a token")
+                if time.monotonic() > deadline:
+                    raise CredentialLookupError(f"provider azure: {url} took longer than {_ANSWER_SECONDS:g}s "
+                                                "to answer, the limit")
     except httpx.HTTPError as exc:
         raise CredentialLookupError(f"provider azure: the token exchange at {url} failed "
                                     f"({type(exc).__name__})") from None

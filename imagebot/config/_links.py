@@ -53,6 +53,10 @@ def check_links(config: Config) -> list[Problem]:
             problems.append(object_problem(git, "spec.secretRef", "provider github needs a secret with the GitHub "
                                            "App's keys: githubAppID, githubAppInstallationID (or "
                                            "githubAppInstallationOwner) and githubAppPrivateKey"))
+        if git.spec.provider == "github" and not git.spec.url.startswith(("https://", "http://")):
+            problems.append(object_problem(git, "spec.url", "provider github authenticates with a GitHub App "
+                                           "token, which git sends over HTTPS only: use the https:// URL of the "
+                                           "repository"))
         ref = git.spec.ref
         if ref is None:
             problems.append(object_problem(git, "spec.ref", "not set: the branch is master, as Flux defaults it",

@@ -184,14 +184,17 @@ spec:
     (PRIVATE, True, None),
     (b"not a key", True, "secret 'github-app' key 'githubAppPrivateKey' is not an RSA private key"),
     (PRIVATE, False, "provider github needs a secret with the GitHub App's keys"),
+    (PRIVATE, "ssh", "which git sends over HTTPS only"),
 ])
 def test_validate_checks_the_app_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str], key: bytes,
-                                        secret_ref: bool, expected: str | None) -> None:
+                                        secret_ref: bool | str, expected: str | None) -> None:
     from imagebot.cli import main
 
     (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "git.yaml").write_text(GIT_REPOSITORY + ("  secretRef: {name: github-app}\n"
-                                                                    if secret_ref else ""))
+    text = GIT_REPOSITORY + ("  secretRef: {name: github-app}\n" if secret_ref else "")
+    if secret_ref == "ssh":
+        text = text.replace("https://github.com/", "ssh://git@github.com/")
+    (tmp_path / "config" / "git.yaml").write_text(text)
     write_secret(tmp_path / "secrets", "github-app", {"githubAppID": "1", "githubAppInstallationOwner": "acme",
                                                       "githubAppPrivateKey": key})
     code = main(["validate", "-c", str(tmp_path / "config"), "--secrets-dir", str(tmp_path / "secrets")])

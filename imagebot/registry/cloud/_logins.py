@@ -85,8 +85,10 @@ class CloudLogins:
             return login
 
     def clear(self) -> None:
+        """Forget every login (and the count)."""
         with self._guard:
             self._logins.clear()
+            self.logins = 0
 
 
 def _aws(registry: str, reach: Reach) -> Login:

@@ -38,6 +38,7 @@ class FakeGoogleToken:
     def __init__(self) -> None:
         self.url = ""
         self.calls = 0
+        self.tokens = [ACCESS_TOKEN]  # handed out in turn; the last one stays
         self.violations: list[str] = []
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
@@ -58,7 +59,8 @@ class FakeGoogleToken:
             self.violations += problems
             return 400, {"error": "invalid_request", "error_description": "; ".join(problems)}
         self.calls += 1
-        return 200, {"access_token": ACCESS_TOKEN, "expires_in": 3599, "token_type": "Bearer"}
+        token = self.tokens.pop(0) if len(self.tokens) > 1 else self.tokens[0]
+        return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
 
 @pytest.fixture
@@ -99,6 +101,24 @@ def test_gcp_login_from_a_service_account_key(google: FakeGoogleToken, gar_regis
     assert _list(image) == ["2.0.0"]
     assert _list(image) == ["2.0.0"]
     assert google.calls == 1 and LOGINS.logins == 1
+
+
+@pytest.fixture(scope="module")
+def gar_token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """Artifact Registry's way: a bearer challenge whose token server takes oauth2accesstoken Basic."""
+    with start_registry(tmp_path_factory.mktemp("gar-token"), auth="token", username="oauth2accesstoken",
+                        password=ACCESS_TOKEN, token_server_tls=False) as server:
+        server.push_image("project/repo/app", "2.1.0")
+        yield server
+
+
+def test_a_token_the_token_server_refuses_is_renewed_once(google: FakeGoogleToken,
+                                                           gar_token_registry: RegistryServer) -> None:
+    google.tokens = ["ya29.revoked-access-token", ACCESS_TOKEN]
+    assert _list(f"{HOST}:{gar_token_registry.host.rsplit(':', 1)[1]}/project/repo/app") == ["2.1.0"]
+    assert google.calls == 2 and LOGINS.logins == 2
+    token_server = gar_token_registry.token_server
+    assert token_server is not None and token_server.token_count("oauth2accesstoken") >= 1
 
 
 def test_a_refused_key_is_a_clear_error(google: FakeGoogleToken, gar_registry: RegistryServer,

@@ -122,7 +122,7 @@ def access_options(repo: ImageRepository, secrets: SecretStore) -> AccessOptions
         if ca is None and cert is None:
             raise SecretError(f"secret '{name}' has neither ca.crt nor tls.crt")
     return AccessOptions(credentials_config=creds, ca_pem=ca, cert_pem=cert, key_pem=key,
-                         insecure=spec.insecure, timeout=spec.effective_timeout)
+                         insecure=spec.insecure, timeout=spec.effective_timeout, provider=spec.provider)
 
 
 @dataclass

@@ -21,3 +21,4 @@ class AccessOptions:
     timeout: float = 60.0
     secret_name: str | None = None
     cert_secret_name: str | None = None
+    provider: str = "generic"  # aws, azure, gcp: imagebot logs in to the cloud's registry (registry/cloud)

@@ -59,11 +59,13 @@ class Automation:
     path: str = "./"
     push: Mapping[str, Any] | None = None
     commit_extra: Mapping[str, Any] = field(default_factory=dict)
+    source_extra: Mapping[str, Any] = field(default_factory=dict)  # more GitRepository spec fields
 
     def documents(self) -> list[dict[str, Any]]:
         source: dict[str, Any] = {"url": self.git_url, "interval": "5m", "ref": {"branch": self.branch}}
         if self.git_secret:
             source["secretRef"] = {"name": self.git_secret}
+        source.update(self.source_extra)
         git: dict[str, Any] = {
             "checkout": {"ref": {"branch": self.branch}},
             "commit": {"author": {"name": "imagebot", "email": "imagebot@example.com"}, **self.commit_extra},

@@ -1,4 +1,6 @@
-"""Pull requests on GitHub, GitLab and Gitea/Forgejo: one small protocol, one module per forge.
+"""Pull requests on GitHub, GitLab, Gitea, Forgejo, Bitbucket Cloud, Bitbucket Data Center/Server and
+Azure DevOps: one small protocol, one module per forge. Provider names are Flux's (notification
+Provider types), with `forgejo` added.
 
 forge = forge_for("github", repository_url="git@github.com:acme/deploy.git", api_url=None, token=t)
 pr = await forge.upsert_pull_request(PullRequestRequest(head="imagebot", base="main", title=..., body=...))
@@ -24,7 +26,8 @@ __all__ = [
     "parse_repository_url",
 ]
 
-Provider = Literal["github", "gitlab", "gitea"]
+Provider = Literal["github", "gitlab", "gitea", "forgejo", "bitbucket", "bitbucketserver", "azuredevops"]
+PROVIDERS: tuple[str, ...] = ("github", "gitlab", "gitea", "forgejo", "bitbucket", "bitbucketserver", "azuredevops")
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,8 @@ def forge_for(
     token: str,
     ca_file: Path | None = None,
 ) -> Forge:
-    """The forge client for `provider`; api_url defaults to the provider's public API base,
-    or for GitLab and Gitea to the API on the repository's own host."""
+    """The forge client for `provider`; api_url defaults to the provider's public API base, or to
+    the API on the repository's own host (GitLab, Gitea, Forgejo, Bitbucket Server, Azure DevOps)."""
     location = parse_repository_url(repository_url)
     if not token:
         raise ForgeError(f"{provider}: no token given; set the `token` key of the pull request's secretRef")
@@ -75,8 +78,23 @@ def forge_for(
         from imagebot.delivery.forges.gitlab import GitLab
 
         return GitLab(location, api_url=api_url or f"https://{location.host}/api/v4", token=token, ca_file=ca_file)
-    if provider == "gitea":
-        from imagebot.delivery.forges.gitea import Gitea
+    if provider in ("gitea", "forgejo"):
+        from imagebot.delivery.forges.gitea import Forgejo, Gitea
 
-        return Gitea(location, api_url=api_url or f"https://{location.host}/api/v1", token=token, ca_file=ca_file)
-    raise ForgeError(f"unknown pull request provider {provider!r}: use one of github, gitlab, gitea")
+        kind = Gitea if provider == "gitea" else Forgejo
+        return kind(location, api_url=api_url or f"https://{location.host}/api/v1", token=token, ca_file=ca_file)
+    if provider == "bitbucket":
+        from imagebot.delivery.forges.bitbucket import BitbucketCloud
+
+        return BitbucketCloud(location, api_url=api_url or "https://api.bitbucket.org/2.0", token=token,
+                              ca_file=ca_file)
+    if provider == "bitbucketserver":
+        from imagebot.delivery.forges.bitbucketserver import BitbucketServer, default_api_url
+
+        return BitbucketServer(location, api_url=api_url or default_api_url(location), token=token, ca_file=ca_file)
+    if provider == "azuredevops":
+        from imagebot.delivery.forges.azuredevops import AzureDevOps, organization_project_repo
+
+        return AzureDevOps(location, api_url=api_url or organization_project_repo(location)[0], token=token,
+                           ca_file=ca_file)
+    raise ForgeError(f"unknown pull request provider {provider!r}: use one of {', '.join(PROVIDERS)}")

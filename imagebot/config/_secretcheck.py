@@ -40,8 +40,9 @@ def _uses(config: Config) -> Iterable[tuple[FluxObject, str, str, Check]]:
             yield automation, "spec.git.commit.signingKey.secretRef", signing.secret_ref.name, check
         push = automation.spec.git.push
         if push and push.pull_request:
+            bitbucket = push.pull_request.provider in ("bitbucket", "bitbucketserver")
             yield automation, "spec.git.push.pullRequest.secretRef", push.pull_request.secret_ref.name, \
-                _keys("token")
+                _token_or_basic() if bitbucket else _keys("token")
     for receiver in config.receivers:
         yield receiver, "spec.secretRef", receiver.spec.secret_ref.name, _keys("token")
     for provider in config.providers:
@@ -85,6 +86,18 @@ def _any_key(*keys: str) -> Check:
             return f"secret '{name}' has none of the keys {', '.join(keys)}"
         for key in keys:
             secrets.read_optional(name, key)
+        return None
+    return check
+
+
+def _token_or_basic() -> Check:
+    """Flux's Bitbucket Provider secrets: `token`, or `username` and `password`."""
+    def check(secrets: SecretStore, name: str) -> str | None:
+        if secrets.has(name, "token") or not secrets.has(name, "username"):
+            secrets.read(name, "token")
+        else:
+            secrets.read(name, "username")
+            secrets.read(name, "password")
         return None
     return check
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets: SecretStore) -> None:
     """Open or update the pull request of an automation that pushed to its own branch."""
-    from imagebot.delivery.forges import ForgeError, PullRequestRequest, forge_for
+    from imagebot.delivery.forges import ForgeError, PullRequestRequest, forge_for, read_token
     from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_template, template_data
 
     automation = outcome.automation
@@ -32,7 +32,7 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
                  else default_title(records))
         body = render_template(pr.body, data, what="pullRequest.body") if pr.body else default_body(outcome)
         forge = forge_for(pr.provider, repository_url=outcome.repository_url or "", api_url=pr.url,
-                          token=secrets.read_text(pr.secret_ref.name, "token"))
+                          token=read_token(secrets, pr.secret_ref.name, pr.provider))
         result = await forge.upsert_pull_request(PullRequestRequest(
             head=outcome.branch or push.branch or "", base=checkout_branch(config, automation), title=title,
             body=body, labels=pr.labels, reviewers=pr.reviewers))

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from imagebot.delivery.forges._http import ForgeError
 from imagebot.delivery.forges._repo_url import RepositoryLocation, parse_repository_url
+
+if TYPE_CHECKING:
+    from imagebot.config.secrets import SecretStore
 
 __all__ = [
     "Forge",
@@ -55,6 +58,42 @@ class Forge(Protocol):
     async def upsert_pull_request(self, req: PullRequestRequest) -> PullRequest:
         """Update the open pull request from req.head into req.base, or open one."""
         ...
+
+
+# Flux's Provider secrets for the Bitbucket types also take `username` and `password` (Basic auth).
+BASIC_AUTH_PROVIDERS = ("bitbucket", "bitbucketserver")
+
+
+def read_token(secrets: SecretStore, name: str, provider: str) -> str:
+    """The credential in secret `name`: its `token` key, or for Bitbucket `username` and `password`
+    (given as `username:password`, which the Bitbucket clients send as Basic auth)."""
+    if provider in BASIC_AUTH_PROVIDERS and not secrets.has(name, "token") and secrets.has(name, "username"):
+        return f"{secrets.read_text(name, 'username')}:{secrets.read_text(name, 'password')}"
+    return secrets.read_text(name, "token")
+
+
+def settings_problems(provider: str, labels: Sequence[str], reviewers: Sequence[str]) -> list[tuple[str, str]]:
+    """(field, message) for pull request settings the provider's forge cannot carry out, found when the
+    configuration is checked rather than at the first pull request."""
+    from importlib import import_module
+
+    module, name = _CLASSES.get(provider, ("", ""))
+    if not module:
+        return []
+    forge = getattr(import_module(f"imagebot.delivery.forges.{module}"), name)
+    problems: list[tuple[str, str]] = []
+    if labels and not forge.has_labels:
+        problems.append(("labels", f"{forge.name} pull requests have no labels: remove `labels`"))
+    for reviewer in reviewers:
+        try:
+            forge.check_reviewer(reviewer)
+        except ForgeError as err:
+            problems.append(("reviewers", str(err)))
+    return problems
+
+
+_CLASSES = {"gitlab": ("gitlab", "GitLab"), "bitbucket": ("bitbucket", "BitbucketCloud"),
+            "bitbucketserver": ("bitbucketserver", "BitbucketServer"), "azuredevops": ("azuredevops", "AzureDevOps")}
 
 
 def forge_for(

@@ -175,6 +175,11 @@ class ForgeBase:
     """What every forge client holds; a subclass names itself and the headers that carry the token."""
 
     name = "forge"
+    has_labels = True
+
+    @staticmethod
+    def check_reviewer(reviewer: str) -> None:
+        """Raise ForgeError if `reviewer` is not in the form this forge takes reviewers in."""
 
     def __init__(self, location: RepositoryLocation, *, api_url: str, token: str, ca_file: Path | None) -> None:
         self.location = location

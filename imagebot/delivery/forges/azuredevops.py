@@ -54,6 +54,10 @@ def organization_project_repo(location: RepositoryLocation) -> tuple[str, str, s
 class AzureDevOps(ForgeBase):
     name = "Azure DevOps"
 
+    @staticmethod
+    def check_reviewer(reviewer: str) -> None:
+        _reviewer_id(reviewer)
+
     def _headers(self) -> dict[str, str]:
         credentials = self._token if ":" in self._token else f":{self._token}"
         return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode("ascii"),

@@ -41,6 +41,11 @@ def no_labels(forge: str, labels: Sequence[str]) -> None:
 
 class BitbucketCloud(ForgeBase):
     name = "Bitbucket"
+    has_labels = False
+
+    @staticmethod
+    def check_reviewer(reviewer: str) -> None:
+        _reviewer(reviewer)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": basic_or_bearer(self._token), "Accept": "application/json"}

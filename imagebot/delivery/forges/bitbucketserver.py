@@ -47,6 +47,7 @@ def default_api_url(location: RepositoryLocation) -> str:
 
 class BitbucketServer(ForgeBase):
     name = "Bitbucket Server"
+    has_labels = False
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": basic_or_bearer(self._token), "Accept": "application/json"}

@@ -91,3 +91,4 @@ def test_every_new_forge_retries_a_503_and_hides_an_echoed_password(
     assert str(caught.value).startswith(f"{forge}: ") and "HTTP 403" in str(caught.value)
     assert PASSWORD not in str(caught.value)
     assert len(hostile_registry.seen(f"echo-{provider}")) == 2  # the GET met a 503 and was sent again
+

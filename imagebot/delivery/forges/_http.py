@@ -78,7 +78,12 @@ class ForgeClient:
         )
         self._client: httpx.AsyncClient | None = None
         self.backoff = Backoff()
-        redact.register_secrets(self._secrets)
+        # ... and in the base64 forms Basic auth carries it in (Bitbucket's user:password, Azure's :PAT).
+        user, sep, password = token.partition(":")
+        if sep and user and password:
+            redact.register_credentials(user, password, tokens=[token])
+        else:
+            redact.register_credentials("", token, tokens=[token])
 
     async def __aenter__(self) -> ForgeClient:
         limit = BodyLimit(_MAX_ANSWER, seconds=_TIMEOUT.read)

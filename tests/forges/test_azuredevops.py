@@ -111,3 +111,16 @@ def test_the_fake_requires_the_api_version(azuredevops_fake: AzureDevOpsFake) ->
         "GET", "/acme/Platform/_apis/git/repositories/deploy/pullrequests", {"Authorization": auth}, b"")
     assert status == 422 and "api-version" in str(body)
     assert azuredevops_fake.take_violations()
+
+
+def test_the_fake_refuses_a_body_outside_the_description(azuredevops_fake: AzureDevOpsFake) -> None:
+    auth = "Basic " + base64.b64encode(f":{PAT}".encode()).decode()
+    status, body = azuredevops_fake.handle(
+        "POST", "/acme/Platform/_apis/git/repositories/deploy/pullrequests?api-version=7.1",
+        {"Authorization": auth, "Content-Type": "application/json"},
+        b'{"sourceRefName": "refs/heads/imagebot/updates", "targetRefName": "refs/heads/main", "title": "t",'
+        b' "reviewers": [{"id": "x", "mail": "a@b"}], "labels": ["deps"]}')
+    assert status == 422
+    problems = " ".join(body["errors"])
+    assert "'mail' was unexpected" in problems and "'deps' is not of type 'object'" in problems
+    assert azuredevops_fake.take_violations()

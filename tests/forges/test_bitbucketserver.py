@@ -108,3 +108,15 @@ def test_a_token_without_write_permission_says_what_it_needs(bitbucketserver_fak
     bitbucketserver_fake.token_can_write = False
     with pytest.raises(ForgeError, match=r"HTTP 403.*write permission on the repository"):
         upsert(bitbucketserver_fake)
+
+
+def test_the_fake_refuses_a_field_the_description_does_not_have(bitbucketserver_fake: BitbucketServerFake) -> None:
+    status, body = bitbucketserver_fake.handle(
+        "POST", "/rest/api/latest/projects/PLAT/repos/deploy/pull-requests",
+        {"Authorization": f"Bearer {ACCESS_TOKEN}", "Content-Type": "application/json"},
+        b'{"title": "t", "fromRef": {"id": "refs/heads/imagebot/updates", "branch": "x"},'
+        b' "toRef": {"id": "refs/heads/main"}, "labels": ["deps"]}')
+    assert status == 422
+    problems = " ".join(body["errors"])
+    assert "'branch' was unexpected" in problems and "'labels' was unexpected" in problems
+    assert bitbucketserver_fake.take_violations()

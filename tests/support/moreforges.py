@@ -64,9 +64,9 @@ class BitbucketFake(FakeForge):
         return self._error("Your credentials lack one or more required privilege scopes.")
 
     def repository(self, params: dict[str, str]) -> FakeRepository:
-        repo = self.repositories.get(f"{params['username']}/{params['repo_slug']}")
+        repo = self.repositories.get(f"{params['workspace']}/{params['repo_slug']}")
         if repo is None:
-            raise Reply(404, self._error(f"Repository {params['username']}/{params['repo_slug']} not found"))
+            raise Reply(404, self._error(f"Repository {params['workspace']}/{params['repo_slug']} not found"))
         return repo
 
     def _pr(self, repo: FakeRepository, pr: FakePull, *, full: bool = False) -> dict[str, Any]:
@@ -91,7 +91,7 @@ class BitbucketFake(FakeForge):
             raise Reply(404, self._error("Pull request not found"))
         return pr
 
-    def op_get_repositories_username_repo_slug_pullrequests(self, repo, params, query, body):
+    def op_get_repositories_workspace_repo_slug_pullrequests(self, repo, params, query, body):
         state = {"OPEN": "open", "MERGED": "merged"}.get(query.get("state", "OPEN"), "declined")
         pulls = [p for p in repo.pulls if p.state == state]
         for field, value in _filter(query.get("q", "")):
@@ -101,7 +101,7 @@ class BitbucketFake(FakeForge):
         return 200, {"values": [self._pr(repo, p) for p in pulls[:size]], "pagelen": size, "size": len(pulls),
                      "page": 1}
 
-    def op_post_repositories_username_repo_slug_pullrequests(self, repo, params, query, body):
+    def op_post_repositories_workspace_repo_slug_pullrequests(self, repo, params, query, body):
         head = ((body.get("source") or {}).get("branch") or {}).get("name")
         base = ((body.get("destination") or {}).get("branch") or {}).get("name")
         if head not in repo.branches or base not in repo.branches:
@@ -113,10 +113,10 @@ class BitbucketFake(FakeForge):
         repo.pulls.append(pr)
         return 201, self._pr(repo, pr, full=True)
 
-    def op_get_repositories_username_repo_slug_pullrequests_pull_request_id(self, repo, params, query, body):
+    def op_get_repositories_workspace_repo_slug_pullrequests_pull_request_id(self, repo, params, query, body):
         return 200, self._pr(repo, self._find(repo, params["pull_request_id"]), full=True)
 
-    def op_put_repositories_username_repo_slug_pullrequests_pull_request_id(self, repo, params, query, body):
+    def op_put_repositories_workspace_repo_slug_pullrequests_pull_request_id(self, repo, params, query, body):
         pr = self._find(repo, params["pull_request_id"])
         pr.title = body.get("title", pr.title)
         pr.body = (body.get("summary") or {}).get("raw", pr.body)

@@ -26,7 +26,7 @@ def test_excerpt_provenance_is_recorded(name: str, repository: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "repository", "path", "title"), [
-    ("forgejo", "jsoref/forgejo-forgejo", "templates/swagger/v1_json.tmpl", "Forgejo API."),
+    ("forgejo", "offsoc/forgejo", "templates/swagger/v1_json.tmpl", "Forgejo API"),
     ("bitbucket", "Mindtable/bitbucket-helper", "specs/bitbucket-cloud/openapi.json", "Bitbucket API"),
     ("bitbucketserver", "marcosgalleterobbva/bitbucketdc-cli", "resources/10.0.swagger.v3.json",
      "Bitbucket Data Center"),

@@ -24,7 +24,7 @@ def upsert(fake: ForgejoFake, req: PullRequestRequest = REQUEST):
 
 
 def test_the_fake_is_checked_against_forgejos_description_not_giteas(forgejo_fake: ForgejoFake) -> None:
-    assert forgejo_fake.api.source["repository"] == "jsoref/forgejo-forgejo"
+    assert forgejo_fake.api.source["repository"] == "offsoc/forgejo"
     assert "Forgejo" in forgejo_fake.api.source["note"]
     forgejo, gitea = (json.loads((SPECS / f"{n}.json").read_text())["schemas"] for n in ("forgejo", "gitea"))
     assert forgejo != gitea  # the two forges' descriptions have drifted apart (e.g. Repository, User)

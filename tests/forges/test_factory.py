@@ -27,6 +27,14 @@ def test_explicit_api_url_wins_for_github_enterprise() -> None:
     assert forge.api_url == "https://ghe.corp/api/v3"
 
 
+@pytest.mark.parametrize("given", ["https://git.corp.example/rest", "https://git.corp.example/rest/api/1.0/",
+                                   "https://git.corp.example/rest/api/latest"])
+def test_bitbucket_server_takes_the_rest_root_or_a_versioned_api_url(given: str) -> None:
+    forge = forge_for("bitbucketserver", repository_url="ssh://git@git.corp.example:7999/PLAT/deploy.git",
+                      api_url=given, token="t")
+    assert forge.api_url == "https://git.corp.example/rest"
+
+
 def test_unknown_provider_is_refused_with_the_choices() -> None:
     with pytest.raises(ForgeError, match="use one of github, gitlab, gitea, forgejo, bitbucket, bitbucketserver, "
                                          "azuredevops"):

@@ -130,7 +130,9 @@ def forge_for(
     if provider == "bitbucketserver":
         from imagebot.delivery.forges.bitbucketserver import BitbucketServer, default_api_url
 
-        return BitbucketServer(location, api_url=api_url or default_api_url(location), token=token, ca_file=ca_file)
+        # The REST root (https://HOST/rest); a URL given down to the API version is taken as well.
+        base = (api_url or default_api_url(location)).rstrip("/").removesuffix("/api/latest").removesuffix("/api/1.0")
+        return BitbucketServer(location, api_url=base, token=token, ca_file=ca_file)
     if provider == "azuredevops":
         from imagebot.delivery.forges.azuredevops import AzureDevOps, organization_project_repo
 

@@ -22,17 +22,18 @@ def upsert(fake: BitbucketServerFake, req: PullRequestRequest = REQUEST, token: 
     return asyncio.run(forge.upsert_pull_request(req))
 
 
-@pytest.mark.parametrize(("url", "context", "project", "repo", "api"), [
+@pytest.mark.parametrize(("url", "context_path", "project", "repo", "api"), [
     ("https://git.corp.example/scm/PLAT/deploy.git", "", "PLAT", "deploy", "https://git.corp.example/rest"),
     ("https://bot@git.corp.example/bitbucket/scm/plat/deploy.git", "bitbucket", "plat", "deploy",
      "https://git.corp.example/bitbucket/rest"),
     ("ssh://git@git.corp.example:7999/PLAT/deploy.git", "", "PLAT", "deploy", "https://git.corp.example/rest"),
     ("https://git.corp.example/scm/~jdoe/sandbox.git", "", "~jdoe", "sandbox", "https://git.corp.example/rest"),
 ])
-def test_project_repository_and_api_from_the_clone_url(url: str, context: str, project: str, repo: str,
+def test_project_repository_and_api_from_the_clone_url(url: str, context_path: str, project: str, repo: str,
                                                        api: str) -> None:
+    # (not `context`: pytest-playwright's fixture of that name would start a browser session)
     location = parse_repository_url(url)
-    assert project_and_repo(location) == (context, project, repo)
+    assert project_and_repo(location) == (context_path, project, repo)
     assert default_api_url(location) == api
 
 

@@ -8,6 +8,7 @@ against the operation's response schema.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,8 +127,6 @@ class BitbucketFake(FakeForge):
 
 def _filter(q: str) -> list[tuple[str, str]]:
     """The `field = "value" AND ...` subset of Bitbucket's filter language the client sends."""
-    import re
-
     if not q:
         return []
     terms = [t.strip() for t in q.split(" AND ")]

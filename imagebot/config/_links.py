@@ -83,6 +83,11 @@ def _automation_problems(config: Config, automation: ImageUpdateAutomation) -> l
             problems.append(object_problem(automation, "spec.git.push.pullRequest",
                                            "a pull request needs spec.git.push.branch set to a branch other than "
                                            "the checkout branch"))
+        from imagebot.delivery.forges import settings_problems
+
+        pr = push.pull_request
+        for field, message in settings_problems(pr.provider, pr.labels, pr.reviewers):
+            problems.append(object_problem(automation, f"spec.git.push.pullRequest.{field}", message))
     problems.extend(check_templates(config, automation))
     return problems
 

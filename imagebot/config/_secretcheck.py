@@ -41,7 +41,9 @@ def _uses(config: Config) -> Iterable[tuple[FluxObject, str, str, Check]]:
             yield automation, "spec.git.commit.signingKey.secretRef", signing.secret_ref.name, check
         push = automation.spec.git.push
         if push and push.pull_request:
-            check = _token_or_github_app if push.pull_request.provider == "github" else _keys("token")
+            provider = push.pull_request.provider
+            check = (_token_or_github_app if provider == "github"
+                     else _token_or_basic() if provider in ("bitbucket", "bitbucketserver") else _keys("token"))
             yield automation, "spec.git.push.pullRequest.secretRef", push.pull_request.secret_ref.name, check
     for receiver in config.receivers:
         yield receiver, "spec.secretRef", receiver.spec.secret_ref.name, _keys("token")
@@ -105,6 +107,18 @@ def _any_key(*keys: str) -> Check:
             return f"secret '{name}' has none of the keys {', '.join(keys)}"
         for key in keys:
             secrets.read_optional(name, key)
+        return None
+    return check
+
+
+def _token_or_basic() -> Check:
+    """Flux's Bitbucket Provider secrets: `token`, or `username` and `password`."""
+    def check(secrets: SecretStore, name: str) -> str | None:
+        if secrets.has(name, "token") or not secrets.has(name, "username"):
+            secrets.read(name, "token")
+        else:
+            secrets.read(name, "username")
+            secrets.read(name, "password")
         return None
     return check
 

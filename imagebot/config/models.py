@@ -209,7 +209,7 @@ class CommitSpec(_Model):
 class PullRequestSpec(_Model):
     """Extension: open or update a pull request from the push branch into the checkout branch."""
 
-    provider: Literal["github", "gitlab", "gitea"]
+    provider: Literal["github", "gitlab", "gitea", "forgejo", "bitbucket", "bitbucketserver", "azuredevops"]
     url: str | None = None
     secret_ref: LocalRef
     title: str | None = None

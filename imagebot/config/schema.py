@@ -94,7 +94,9 @@ def _extensions(kind: str, spec: dict[str, Any]) -> None:
             "description": "extension: open or update a pull request from push.branch into the checkout branch",
             "required": ["provider", "secretRef"],
             "properties": {
-                "provider": {"type": "string", "enum": ["github", "gitlab", "gitea"]},
+                # Flux's notification Provider types for these forges, and `forgejo`
+                "provider": {"type": "string", "enum": ["github", "gitlab", "gitea", "forgejo", "bitbucket",
+                                                        "bitbucketserver", "azuredevops"]},
                 "url": {"type": "string", "pattern": r"^https?://"},
                 "secretRef": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
                 "title": {"type": "string"},

@@ -61,7 +61,9 @@ async def _api_and_token(pr: PullRequestSpec, secrets: SecretStore) -> tuple[str
         token = await asyncio.to_thread(TOKENS.token, app)
         # An app on GitHub Enterprise Server: its pulls API is on the same API base.
         return pr.url or (app.api_url if app.api_url != DEFAULT_API_URL else None), token
-    return pr.url, secrets.read_text(name, "token")
+    from imagebot.delivery.forges import read_token
+
+    return pr.url, read_token(secrets, name, pr.provider)
 
 
 def default_title(records: list[ChangeRecord]) -> str:

@@ -57,6 +57,10 @@ def _note_tags(version: str) -> list[str]:
     return [version] if version.startswith("v") else [version, f"v{version}"]
 
 
+# Pull request providers whose releases API is read (Forgejo keeps Gitea's).
+_RELEASE_APIS: dict[str, ForgeKind] = {"github": "github", "gitlab": "gitlab", "gitea": "gitea", "forgejo": "gitea"}
+
+
 @dataclass
 class ReleaseFinder:
     """Finds the Release of each change of a delivery (`find`), for one config and its secrets."""
@@ -110,9 +114,14 @@ class ReleaseFinder:
             token = self.secrets.read_text(pr.secret_ref.name, "token")
         except (OSError, LookupError, ValueError):
             token = None
+        # Release notes come from GitHub's, GitLab's and Gitea's releases API (Forgejo keeps Gitea's);
+        # the other forges' pull requests are served, their releases are not looked up.
+        kind = _RELEASE_APIS.get(pr.provider)
+        if kind is None:
+            return {}, None, None
         if pr.url:
             host = urlsplit(pr.url).netloc.lower()
-            return {host: (pr.provider, pr.url)}, host, token
+            return {host: (kind, pr.url)}, host, token
         public = {"github": "github.com", "gitlab": "gitlab.com"}.get(pr.provider)
         return {}, public, token
 

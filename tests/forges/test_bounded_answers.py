@@ -54,3 +54,41 @@ def test_an_error_echoing_the_token_is_redacted(hostile_registry: HostileRegistr
     with pytest.raises(ForgeError) as caught:
         call(base, "GET")
     assert TOKEN not in str(caught.value) and "HTTP 403" in str(caught.value)
+
+
+NEW_FORGES = [
+    ("forgejo", "https://codeberg.org/acme/app.git", "Forgejo"),
+    ("bitbucket", "https://bitbucket.org/acme/app.git", "Bitbucket"),
+    ("bitbucketserver", "https://git.corp.example/scm/ACME/app.git", "Bitbucket Server"),
+    ("azuredevops", "https://dev.azure.com/acme/Platform/_git/app", "Azure DevOps"),
+]
+PASSWORD = "app-pa55word-e7e7e7e7"
+
+
+def upsert(base: str, provider: str, repository_url: str, token: str = TOKEN) -> Any:
+    from imagebot.delivery.forges import PullRequestRequest, forge_for
+
+    forge = forge_for(provider, repository_url=repository_url, api_url=base, token=token)  # type: ignore[arg-type]
+    return asyncio.run(forge.upsert_pull_request(PullRequestRequest(head="imagebot", base="main", title="t",
+                                                                    body="b")))
+
+
+@pytest.mark.parametrize(("provider", "repository_url", "forge"), NEW_FORGES)
+def test_every_new_forge_cuts_an_endless_answer(hostile_registry: HostileRegistry, provider: str,  # noqa: F811
+                                                repository_url: str, forge: str) -> None:
+    base = hostile_registry.endpoint(f"endless-{provider}", Answer(endless=True))
+    with pytest.raises(ForgeError, match=rf"^{forge}: could not list open pull requests.*larger than the limit"):
+        upsert(base, provider, repository_url)
+
+
+@pytest.mark.parametrize(("provider", "repository_url", "forge"), NEW_FORGES)
+def test_every_new_forge_retries_a_503_and_hides_an_echoed_password(
+        hostile_registry: HostileRegistry, provider: str, repository_url: str, forge: str) -> None:  # noqa: F811
+    echo = f'{{"message": "user bot:{PASSWORD} may not", "error": {{"message": "{PASSWORD}"}}}}'.encode()
+    base = hostile_registry.endpoint(f"echo-{provider}", Answer(503, b"{}", {"Retry-After": "0"}), Answer(403, echo))
+    with pytest.raises(ForgeError) as caught:
+        upsert(base, provider, repository_url, token=f"bot:{PASSWORD}")
+    assert str(caught.value).startswith(f"{forge}: ") and "HTTP 403" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+    assert len(hostile_registry.seen(f"echo-{provider}")) == 2  # the GET met a 503 and was sent again
+

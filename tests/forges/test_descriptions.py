@@ -25,7 +25,25 @@ def test_excerpt_provenance_is_recorded(name: str, repository: str) -> None:
     assert source["character_ranges_read"]
 
 
-@pytest.mark.parametrize("name", ["gitlab", "gitea"])
+@pytest.mark.parametrize(("name", "repository", "path", "title"), [
+    ("forgejo", "offsoc/forgejo", "templates/swagger/v1_json.tmpl", "Forgejo API"),
+    ("bitbucket", "Mindtable/bitbucket-helper", "specs/bitbucket-cloud/openapi.json", "Bitbucket API"),
+    ("bitbucketserver", "marcosgalleterobbva/bitbucketdc-cli", "resources/10.0.swagger.v3.json",
+     "Bitbucket Data Center"),
+    ("azuredevops", "MicrosoftDocs/vsts-rest-api-specs", "specification/git/7.1/git.json", "Git"),
+])
+def test_each_new_forge_records_the_description_it_was_cut_from(name: str, repository: str, path: str,
+                                                                title: str) -> None:
+    excerpt = json.loads((SPECS / "sources" / f"{name}.excerpt.json").read_text())
+    source = excerpt["x-imagebot-excerpt"]
+    assert (source["repository"], source["path"]) == (repository, path)
+    assert len(source["commit"]) == 40 and len(source["full_file_sha256"]) == 64
+    assert excerpt["info"]["title"] == title  # the forge's own description, not a neighbour's
+    fixture = json.loads((SPECS / f"{name}.json").read_text())["source"]
+    assert fixture["commit"] == source["commit"] and fixture["local_file"].endswith(f"{name}.excerpt.json")
+
+
+@pytest.mark.parametrize("name", ["gitlab", "gitea", "forgejo", "bitbucket", "bitbucketserver", "azuredevops"])
 def test_extraction_from_the_kept_excerpts_reproduces_the_fixtures(name: str, tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "extract-openapi"), "--only", name, "--out", str(tmp_path)],
@@ -35,7 +53,8 @@ def test_extraction_from_the_kept_excerpts_reproduces_the_fixtures(name: str, tm
     assert json.loads((tmp_path / f"{name}.json").read_text()) == json.loads((SPECS / f"{name}.json").read_text())
 
 
-@pytest.mark.parametrize("name", ["github", "gitlab", "gitea"])
+@pytest.mark.parametrize("name", ["github", "gitlab", "gitea", "forgejo", "bitbucket", "bitbucketserver",
+                                  "azuredevops"])
 def test_every_reference_resolves_inside_the_fixture(name: str) -> None:
     doc = json.loads((SPECS / f"{name}.json").read_text())
     refs = set()

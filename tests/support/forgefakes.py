@@ -54,13 +54,29 @@ class Operation:
 class ApiDescription:
     """One forge's extracted description: route matching, request validation, response building."""
 
-    def __init__(self, name: str, base_path: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        base_path: str = "",
+        *,
+        extra_query: dict[str, dict[str, Any]] | None = None,
+        request_required: bool = True,
+    ) -> None:
         doc = json.loads((SPECS / f"{name}.json").read_text(encoding="utf-8"))
         self.name = name
         self.base_path = base_path
+        # Query parameters the forge documents once for every list (pagination, filtering) rather
+        # than on each operation: accepted on GETs, with their schema.
+        self.extra_query = extra_query or {}
+        # False where the description reuses a response schema for a request body, so that its
+        # `required` lists name fields only the server fills in (checked on responses still).
+        self.request_required = request_required
         self.schemas: dict[str, Any] = doc["schemas"]
         self.source: dict[str, Any] = doc["source"]
-        self._strict_schemas = {k: _strict(v) for k, v in self.schemas.items()}
+        flat = {k: _flatten_all_of(v, self.schemas) for k, v in self.schemas.items()}
+        self._strict_schemas = {k: _strict(v) for k, v in flat.items()}
+        self._request_schemas = (self._strict_schemas if request_required
+                                 else {k: _without_required(v) for k, v in self._strict_schemas.items()})
         self.operations: list[Operation] = []
         for key, spec in doc["operations"].items():
             method, path = key.split(" ", 1)
@@ -75,13 +91,18 @@ class ApiDescription:
                 return op, m.groupdict()
         return None
 
-    def _validator(self, schema: Any, *, strict: bool) -> jsonschema.Draft7Validator:
+    def _validator(self, schema: Any, *, strict: bool, request: bool = False) -> jsonschema.Draft7Validator:
         # "#/schemas/NAME" refs resolve inside the root document, next to the schema itself.
-        root = {"schemas": self._strict_schemas if strict else self.schemas}
-        return jsonschema.Draft7Validator({**root, **(_strict(schema) if strict else schema)})
+        if not strict:
+            return jsonschema.Draft7Validator({"schemas": self.schemas, **schema})
+        schema = _strict(_flatten_all_of(schema, self.schemas))
+        if request and not self.request_required:
+            return jsonschema.Draft7Validator({"schemas": self._request_schemas, **_without_required(schema)})
+        return jsonschema.Draft7Validator({"schemas": self._strict_schemas, **schema})
 
-    def check(self, schema: Any, value: Any, where: str, *, strict: bool) -> list[str]:
-        errors = sorted(self._validator(schema, strict=strict).iter_errors(value), key=lambda e: list(e.path))
+    def check(self, schema: Any, value: Any, where: str, *, strict: bool, request: bool = False) -> list[str]:
+        validator = self._validator(schema, strict=strict, request=request)
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
         return [f"{where}{''.join(f'[{p!r}]' for p in e.absolute_path)}: {e.message}" for e in errors]
 
     def validate_request(
@@ -103,6 +124,8 @@ class ApiDescription:
             seen.setdefault(name.removesuffix("[]"), []).append(raw)
         for name, raws in seen.items():
             param = params.get(("query", name))
+            if param is None and op.method == "GET" and name in self.extra_query:
+                param = {"name": name, "in": "query", "required": False, "schema": self.extra_query[name]}
             if param is None:
                 problems.append(f"query parameter {name!r} is not in the {self.name} description of {op.key}")
                 continue
@@ -132,7 +155,7 @@ class ApiDescription:
             body = json.loads(raw_body)
         except ValueError as exc:
             return [*problems, f"the body is not JSON: {exc}"]
-        return problems + self.check(body_spec["schema"], body, "body", strict=True)
+        return problems + self.check(body_spec["schema"], body, "body", strict=True, request=True)
 
     def response_schema(self, op: Operation, status: int) -> Any:
         response = op.spec["responses"].get(str(status))
@@ -155,6 +178,66 @@ def _strict(schema: Any) -> Any:
     if "properties" in schema:
         out["properties"] = {k: _strict(v) for k, v in schema["properties"].items()}
         out.setdefault("additionalProperties", False)
+    return out
+
+
+def _flatten_all_of(schema: Any, schemas: dict[str, Any]) -> Any:
+    """An allOf of object schemas (Bitbucket's and Azure DevOps' inheritance) merged into one object
+    schema, so that strict checking sees every inherited property; nested refs stay refs."""
+    if isinstance(schema, list):
+        return [_flatten_all_of(s, schemas) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (v if k in ("properties", "enum", "required") else _flatten_all_of(v, schemas))
+           for k, v in schema.items()}
+    if "properties" in schema:
+        out["properties"] = {k: _flatten_all_of(v, schemas) for k, v in schema["properties"].items()}
+    parts = schema.get("allOf")
+    if not isinstance(parts, list):
+        return out
+    merged: dict[str, Any] = {}
+    required: list[str] = []
+    for part in [*parts, {k: v for k, v in schema.items() if k != "allOf"}]:
+        part = _resolved_part(part, schemas)
+        if part is None:
+            return out  # a part that is not a plain object: leave the allOf as it is
+        merged.update(part.get("properties", {}))
+        required += [r for r in part.get("required", []) if r not in required]
+    flat = {k: v for k, v in out.items() if k not in ("allOf", "properties", "required", "additionalProperties")}
+    flat.update(type="object", properties={k: _flatten_all_of(v, schemas) for k, v in merged.items()})
+    if required:
+        flat["required"] = required
+    return flat
+
+
+def _resolved_part(part: Any, schemas: dict[str, Any], depth: int = 0) -> dict[str, Any] | None:
+    if not isinstance(part, dict) or depth > 20:
+        return None
+    if "$ref" in part:
+        return _resolved_part(schemas.get(part["$ref"].rsplit("/", 1)[-1]), schemas, depth + 1)
+    if "allOf" in part:
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        for sub in [*part["allOf"], {k: v for k, v in part.items() if k != "allOf"}]:
+            resolved = _resolved_part(sub, schemas, depth + 1)
+            if resolved is None:
+                return None
+            props.update(resolved.get("properties", {}))
+            required += resolved.get("required", [])
+        return {"properties": props, "required": required}
+    if any(k in part for k in ("anyOf", "oneOf")) or part.get("type", "object") != "object":
+        return None
+    return part
+
+
+def _without_required(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_without_required(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _without_required(v) for k, v in schema.items() if k not in ("required", "properties")}
+    if "properties" in schema:
+        out["properties"] = {k: _without_required(v) for k, v in schema["properties"].items()}
     return out
 
 
@@ -242,6 +325,7 @@ class FakePull:
     state: str = "open"
     labels: list[str] = field(default_factory=list)
     reviewers: list[str] = field(default_factory=list)
+    version: int = 0  # Bitbucket Data Center's optimistic locking
 
 
 @dataclass
@@ -278,9 +362,12 @@ class FakeForge:
     name = ""
     base_path = ""  # where the API is served
     spec_prefix = ""  # the part of base_path that the description's paths leave out
+    extra_query: dict[str, dict[str, Any]] | None = None  # see ApiDescription
+    request_required = True
 
     def __init__(self, token: str = TOKEN) -> None:
-        self.api = ApiDescription(self.name, self.spec_prefix)
+        self.api = ApiDescription(self.name, self.spec_prefix, extra_query=self.extra_query,
+                                  request_required=self.request_required)
         self.scheme = "http"
         self.token = token
         self.token_can_write = True

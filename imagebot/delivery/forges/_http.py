@@ -46,6 +46,10 @@ _SCOPES = {
     "'Pull requests: write' and 'Issues: write' on this repository",
     "GitLab": "the `api` scope and at least the Developer role in the project",
     "Gitea": "the `write:repository` and `write:issue` scopes and write access to the repository",
+    "Forgejo": "the `write:repository` and `write:issue` scopes and write access to the repository",
+    "Bitbucket": "the `pullrequest:write` scope (an app password or access token with 'Pull requests: Write')",
+    "Bitbucket Server": "an HTTP access token (or user) with write permission on the repository",
+    "Azure DevOps": "a personal access token with the 'Code (Read & write)' scope (vso.code_write)",
 }
 
 
@@ -65,6 +69,8 @@ class ForgeClient:
         self.forge = forge
         self.api_url = api_url.rstrip("/")
         self.repository = repository
+        # A `user:password` token (Bitbucket's basic auth) is hidden whole and by its password alone.
+        self._secrets = [token, *([token.split(":", 1)[1]] if ":" in token[1:-1] else [])]
         self._token = token
         self._headers = dict(headers)
         self._verify: ssl.SSLContext | bool = (
@@ -72,7 +78,12 @@ class ForgeClient:
         )
         self._client: httpx.AsyncClient | None = None
         self.backoff = Backoff()
-        redact.register_secrets([token])
+        # ... and in the base64 forms Basic auth carries it in (Bitbucket's user:password, Azure's :PAT).
+        user, sep, password = token.partition(":")
+        if sep and user and password:
+            redact.register_credentials(user, password, tokens=[token])
+        else:
+            redact.register_credentials("", token, tokens=[token])
 
     async def __aenter__(self) -> ForgeClient:
         limit = BodyLimit(_MAX_ANSWER, seconds=_TIMEOUT.read)
@@ -162,13 +173,18 @@ class ForgeClient:
         return ForgeError(self._scrub(f"{what}: {hint}"), status=status)
 
     def _scrub(self, text: str) -> str:
-        return redact.scrub(text, [self._token])
+        return redact.scrub(text, self._secrets)
 
 
 class ForgeBase:
     """What every forge client holds; a subclass names itself and the headers that carry the token."""
 
     name = "forge"
+    has_labels = True
+
+    @staticmethod
+    def check_reviewer(reviewer: str) -> None:
+        """Raise ForgeError if `reviewer` is not in the form this forge takes reviewers in."""
 
     def __init__(self, location: RepositoryLocation, *, api_url: str, token: str, ca_file: Path | None) -> None:
         self.location = location

@@ -35,7 +35,7 @@ class Gitea(ForgeBase):
             if req.labels:
                 await self._add_labels(client, number, req.labels)
             await request_reviewers(client, repo, number, req.reviewers)
-        log.info("Gitea: %s pull request #%d %s", "updated" if existing else "opened", number, pr["html_url"])
+        log.info("%s: %s pull request #%d %s", self.name, "updated" if existing else "opened", number, pr["html_url"])
         return PullRequest(url=pr["html_url"], number=number, created=existing is None)
 
     def _same_repo(self, pr: dict[str, Any]) -> bool:
@@ -54,7 +54,8 @@ class Gitea(ForgeBase):
         if missing:
             # The pull request is the point; a missing label should not undo it.
             log.warning(
-                "Gitea: labels %s do not exist in %s and were not added; create them in the repository",
+                "%s: labels %s do not exist in %s and were not added; create them in the repository",
+                self.name,
                 ", ".join(missing),
                 self.location.path,
             )
@@ -75,6 +76,12 @@ async def _pages(client: ForgeClient, path: str, params: dict[str, Any], action:
             yield item
         if not items or len(items) < _PAGE:
             return
+
+
+class Forgejo(Gitea):
+    """Forgejo keeps Gitea's API (v1) for everything used here; tested against Forgejo's own description."""
+
+    name = "Forgejo"
 
 
 def _ref(pr: dict[str, Any], side: str) -> str | None:

@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 class GitLab(ForgeBase):
     name = "GitLab"
 
+    @staticmethod
+    def check_reviewer(reviewer: str) -> None:
+        _reviewer_ids([reviewer])
+
     def _headers(self) -> dict[str, str]:
         return {"PRIVATE-TOKEN": self._token, "Accept": "application/json"}
 

@@ -108,6 +108,7 @@ class ScanReport:
 
 def access_options(repo: ImageRepository, secrets: SecretStore) -> AccessOptions:
     """Credentials and TLS material of an ImageRepository, read from its secrets."""
+    from imagebot.proxy import proxy_from_secret
     from imagebot.registry import AccessOptions
 
     spec = repo.spec
@@ -121,8 +122,9 @@ def access_options(repo: ImageRepository, secrets: SecretStore) -> AccessOptions
         key = secrets.read_optional(name, "tls.key")
         if ca is None and cert is None:
             raise SecretError(f"secret '{name}' has neither ca.crt nor tls.crt")
+    proxy = proxy_from_secret(secrets, spec.proxy_secret_ref.name) if spec.proxy_secret_ref else None
     return AccessOptions(credentials_config=creds, ca_pem=ca, cert_pem=cert, key_pem=key,
-                         insecure=spec.insecure, timeout=spec.effective_timeout)
+                         insecure=spec.insecure, timeout=spec.effective_timeout, proxy=proxy)
 
 
 @dataclass

@@ -44,7 +44,8 @@ def checkout_branch(config: Config, automation: ImageUpdateAutomation) -> str:
 
 
 def git_source(config: Config, automation: ImageUpdateAutomation, secrets: SecretStore) -> GitSource:
-    from imagebot.delivery.git import GitAuth, GitSource
+    from imagebot.delivery.git import GitAuth, GitSource, Verification
+    from imagebot.proxy import proxy_from_secret
 
     repo = config.git_repository_for(automation)
     if repo is None:
@@ -59,7 +60,14 @@ def git_source(config: Config, automation: ImageUpdateAutomation, secrets: Secre
             identity=secrets.read_optional(name, "identity"),
             known_hosts=secrets.read_optional(name, "known_hosts"),
         )
-    return GitSource(repo.spec.url, checkout_branch(config, automation), auth)
+    proxy = proxy_from_secret(secrets, repo.spec.proxy_secret_ref.name) if repo.spec.proxy_secret_ref else None
+    verification = None
+    if repo.spec.verify is not None:
+        name = repo.spec.verify.secret_ref.name
+        # public keys: read without registering them as secrets (nothing to hide, much to garble)
+        verification = Verification.from_keys(name, {k: secrets.read(name, k, remember=False)
+                                                     for k in secrets.keys(name)})
+    return GitSource(repo.spec.url, checkout_branch(config, automation), auth, proxy, verification)
 
 
 def signing(automation: ImageUpdateAutomation, secrets: SecretStore) -> Signing | None:

@@ -30,7 +30,7 @@ def provider_settings(config: Config, secrets: SecretStore) -> list[ProviderSett
             name = spec.secret_ref.name
             if secrets.has(name, "proxy"):
                 proxy = parse_proxy(secrets.read(name, "proxy", remember=False).decode("utf-8", "replace"),
-                                    f"secret '{name}' key 'proxy' (deprecated: use spec.proxySecretRef)")
+                                    f"secret '{name}' key 'proxy', deprecated: use spec.proxySecretRef", secret=name)
             if secrets.has(name, "address"):
                 address = secrets.read_text(name, "address")
             if secrets.has(name, "headers"):

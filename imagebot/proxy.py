@@ -41,7 +41,8 @@ class Proxy:
     address: str
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    source: str = ""  # where it was configured, for messages: "secret 'corp-proxy' (proxySecretRef)"
+    source: str = ""  # where it was configured, for messages: "spec.proxySecretRef, secret 'corp-proxy'"
+    secret: str | None = None  # the secret holding the credentials, if any
 
     @property
     def url(self) -> str:
@@ -63,8 +64,9 @@ class Proxy:
 
     def refused(self, target: str) -> str:
         """The message for a 407 answer (the caller names its object): which proxy, what to check."""
-        check = (f"check username and password in {self.source or 'the proxy address'}" if self.username
-                 else f"the proxy wants credentials: add username and password to {self.source or 'its address'}")
+        where = f"secret '{self.secret}'" if self.secret else "the proxy address"
+        check = (f"check username and password in {where}" if self.username
+                 else f"the proxy wants credentials: add username and password to {where}")
         return f"the {self.describe()} refused the request to {target}: 407 Proxy Authentication Required — {check}"
 
     def git_env(self) -> dict[str, str]:
@@ -74,7 +76,8 @@ class Proxy:
                 "NO_PROXY": "", "no_proxy": ""}
 
 
-def parse_proxy(address: str, source: str, username: str | None = None, password: str | None = None) -> Proxy:
+def parse_proxy(address: str, source: str, username: str | None = None, password: str | None = None,
+                secret: str | None = None) -> Proxy:
     """An http(s) proxy address, with credentials from `username`/`password` or its own user info."""
     address = address.strip()
     if not address:
@@ -95,13 +98,13 @@ def parse_proxy(address: str, source: str, username: str | None = None, password
         raise ProxyConfigError(f"{source}: the proxy address must be scheme://host[:port], without a path")
     if "@" in parts.netloc:
         userinfo = parts.netloc.rpartition("@")[0]
-        user, has_password, secret = userinfo.partition(":")
+        user, has_password, in_url = userinfo.partition(":")
         username = username if username is not None else (unquote(user) or None)
         if password is None and has_password:
-            password = unquote(secret)
+            password = unquote(in_url)
     netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
     register_credentials(username, password)
-    return Proxy(f"{parts.scheme}://{netloc}", username or None, password, source)
+    return Proxy(f"{parts.scheme}://{netloc}", username or None, password, source, secret)
 
 
 def proxy_from_secret(secrets: SecretStore, name: str) -> Proxy:
@@ -109,14 +112,15 @@ def proxy_from_secret(secrets: SecretStore, name: str) -> Proxy:
 
     The address is read without registering it as a secret: messages name the proxy by it. A
     password in it (`http://user:pass@host`) is registered by `parse_proxy` like the `password` key."""
-    source = f"secret '{name}' (proxySecretRef)"
+    source = f"spec.proxySecretRef, secret '{name}'"
     if not secrets.has(name, "address"):
         secrets.path(name, "address")  # a missing folder or a bad name says so itself
-        raise ProxyConfigError(f"{source} has no key 'address' (the proxy's http(s)://host:port)")
+        raise ProxyConfigError(f"secret '{name}' (spec.proxySecretRef) has no key 'address' (the proxy's "
+                               "http(s)://host:port)")
     address = secrets.read(name, "address", remember=False).decode("utf-8", "replace")
     username = secrets.read_text(name, "username") if secrets.has(name, "username") else None
     password = secrets.read_text(name, "password") if secrets.has(name, "password") else None
-    return parse_proxy(address, source, username, password)
+    return parse_proxy(address, source, username, password, name)
 
 
 def git_env_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -447,8 +447,9 @@ class RegistryClient:
                     delay = None if failure.final else attempts.next_wait()
                     if delay is None:
                         suffix = f" ({attempts.stop_reason})" if attempts.stop_reason else ""
-                        raise RegistryUnavailable(f"{call.name}: {failure.message}{suffix}",
-                                                  repository=call.name, host=call.ref.api_host) from None
+                        kind = AuthError if failure.auth else RegistryUnavailable
+                        raise kind(f"{call.name}: {failure.message}{suffix}",
+                                   repository=call.name, host=call.ref.api_host) from None
                     response = None
             if response is None:
                 logger.debug("%s: %s failed (%s); retry %d in %.2fs", call.name, method, failure.message,

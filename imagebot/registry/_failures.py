@@ -16,6 +16,7 @@ from imagebot.registry._options import AccessOptions
 class TransportFailure:
     message: str
     final: bool  # retrying cannot help (a certificate problem)
+    auth: bool = False  # credentials were refused (a proxy's 407): an AuthError, not RegistryUnavailable
 
 
 def describe_transport_error(exc: httpx.TransportError | ssl.SSLError, host: str,
@@ -39,7 +40,7 @@ def describe_transport_error(exc: httpx.TransportError | ssl.SSLError, host: str
                                  "setup and, if it requires one, the client certificate (tls.crt, tls.key)",
                                  final=True)
     if isinstance(exc, httpx.ProxyError) and str(exc).startswith("407"):
-        return TransportFailure(proxy_refused(options, host), final=True)
+        return TransportFailure(proxy_refused(options, host), final=True, auth=True)
     if isinstance(exc, httpx.ProxyError):
         where = options.proxy.describe() if options.proxy else "the proxy (from the environment)"
         return TransportFailure(f"{where} did not open a connection to {host} ({exc}) — check the proxy "

@@ -45,20 +45,23 @@ def verify_commit(workdir: Path, rev: str, verification: Verification, url: str)
     runner = GitRunner(workdir)
     sha = runner.run("rev-parse", "--verify", f"{rev}^{{commit}}").stdout.strip()
     where = f"commit {sha[:12]} at the head of {url}"
-    header = runner.run("cat-file", "commit", sha).stdout.partition("\n\n")[0]
-    if "\ngpgsig " not in f"\n{header}" and "\ngpgsig-sha256 " not in f"\n{header}":
-        raise GitError(f"{where} is not signed (spec.verify requires a signature by a key in secret "
-                       f"'{verification.secret}'): imagebot does not build on it")
     with tempfile.TemporaryDirectory(prefix="ib-verify-") as tmp:  # short: gpg's socket paths are limited
         home = Path(tmp) / "gnupg"
         home.mkdir(mode=0o700)
-        import_pgp_keys(home, verification)
-        config = {"gpg.minTrustLevel": "undefined"}
-        if verification.ssh_keys:
-            config["gpg.ssh.allowedSignersFile"] = str(_allowed_signers(Path(tmp), verification))
-        checker = GitRunner(workdir, {"GNUPGHOME": str(home)}, config)
-        result = checker.run("verify-commit", "--raw", sha, check=False, what="git verify-commit")
-        _stop_agent(home)
+        try:
+            # the keys are checked first: an unusable secret is reported whatever the commit
+            import_pgp_keys(home, verification)
+            config = {"gpg.minTrustLevel": "undefined"}
+            if verification.ssh_keys:
+                config["gpg.ssh.allowedSignersFile"] = str(_allowed_signers(Path(tmp), verification))
+            header = runner.run("cat-file", "commit", sha).stdout.partition("\n\n")[0]
+            if "\ngpgsig " not in f"\n{header}" and "\ngpgsig-sha256 " not in f"\n{header}":
+                raise GitError(f"{where} is not signed (spec.verify requires a signature by a key in secret "
+                               f"'{verification.secret}'): imagebot does not build on it")
+            checker = GitRunner(workdir, {"GNUPGHOME": str(home)}, config)
+            result = checker.run("verify-commit", "--raw", sha, check=False, what="git verify-commit")
+        finally:
+            _stop_agent(home)
     status = result.stderr
     if result.status == 0:
         signer = _status_field(status, "VALIDSIG", 1)

@@ -13,6 +13,7 @@ read, httpx gets them as a Proxy-Authorization pair, git through its environment
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,7 +113,6 @@ def proxy_from_secret(secrets: SecretStore, name: str) -> Proxy:
 
     The address is read without registering it as a secret: messages name the proxy by it. A
     password in it (`http://user:pass@host`) is registered by `parse_proxy` like the `password` key."""
-    source = f"spec.proxySecretRef, secret '{name}'"
     if not secrets.has(name, "address"):
         secrets.path(name, "address")  # a missing folder or a bad name says so itself
         raise ProxyConfigError(f"secret '{name}' (spec.proxySecretRef) has no key 'address' (the proxy's "
@@ -120,7 +120,8 @@ def proxy_from_secret(secrets: SecretStore, name: str) -> Proxy:
     address = secrets.read(name, "address", remember=False).decode("utf-8", "replace")
     username = secrets.read_text(name, "username") if secrets.has(name, "username") else None
     password = secrets.read_text(name, "password") if secrets.has(name, "password") else None
-    return parse_proxy(address, source, username, password, name)
+    proxy = parse_proxy(address, f"secret '{name}' key 'address'", username, password, name)
+    return dataclasses.replace(proxy, source=f"spec.proxySecretRef, secret '{name}'")
 
 
 def git_env_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:

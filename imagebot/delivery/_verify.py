@@ -84,6 +84,19 @@ def verify_commit(workdir: Path, rev: str, verification: Verification, url: str)
     raise GitError(f"{refused} (git verify-commit: {_first_line(status)})")
 
 
+def check_keys(verification: Verification) -> None:
+    """`validate --secrets-dir`: every key file loads (OpenPGP keys import, .sshpub lines are SSH keys)."""
+    with tempfile.TemporaryDirectory(prefix="ib-keys-") as tmp:
+        home = Path(tmp) / "gnupg"
+        home.mkdir(mode=0o700)
+        try:
+            import_pgp_keys(home, verification)
+            if verification.ssh_keys:
+                _allowed_signers(Path(tmp), verification)
+        finally:
+            _stop_agent(home)
+
+
 def import_pgp_keys(home: Path, verification: Verification) -> int:
     """Import the secret's OpenPGP keys into `home`; a key file gpg cannot read is an error naming it."""
     imported = 0

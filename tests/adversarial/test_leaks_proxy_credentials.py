@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from imagebot.delivery.git import Checkout, GitAuth, GitSource, deliver
+from imagebot.proxy import parse_proxy
+from tests.delivery.test_remotes import AUTHOR, bump, command_lines
 from tests.proxy.test_proxy_run import setup
 from tests.run.harness import Workspace, explain
 from tests.support.gitremotes import HttpGitServer, http_git_server, isolated_git_home  # noqa: F401
@@ -84,3 +87,25 @@ def test_wrong_proxy_password_is_a_clear_error_without_the_password(
         assert receiver.requests == []
     _assert_nowhere(workspace, [output, *(r.body.decode("utf-8", "replace") for r in receiver.requests),
                                 squid.log_text()])
+
+
+def test_the_proxy_password_is_in_no_process_arguments(
+    tmp_path: Path, http_git_server: HttpGitServer, squid: SquidProxy,  # noqa: F811
+    isolated_git_home: Path,  # noqa: F811
+) -> None:
+    # git gets the proxy through its environment: snapshots of every command line taken while the git
+    # server answers (git is running then) never hold the password
+    remote = http_git_server.new_repo("proxy-ps.git")
+    proxy = parse_proxy(squid.url, "test", squid.username, squid.password)
+    seen: list[str] = []
+    http_git_server.on_request = lambda: seen.extend(command_lines())
+    try:
+        auth = GitAuth(username=http_git_server.username, password=http_git_server.password)
+        checkout = Checkout.prepare(tmp_path / "cache",
+                                    GitSource(http_git_server.url_for(remote), "main", auth, proxy))
+        deliver(checkout, apply=bump, message=lambda c: f"Update {c}", author=AUTHOR)
+    finally:
+        http_git_server.on_request = None
+    assert [line for line in seen if "git" in line and "proxy-ps.git" in line]  # git was caught at work
+    assert not [line for line in seen if squid.password in line]
+    assert any("git-receive-pack" in r.url and r.status == 200 for r in squid.requests_to(http_git_server.port))

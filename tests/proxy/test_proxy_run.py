@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.run.harness import Automation, Workspace, deployment, explain
+from tests.support.forgefakes import TOKEN, GitHubFake
 from tests.support.gitremotes import HttpGitServer
 from tests.support.proxy import SquidProxy
 from tests.support.registry import RegistryServer
@@ -126,3 +127,31 @@ def test_proxy_secret_wins_over_the_environment_and_no_proxy(
     assert f"{app}:1.6.0" in remote.read("app.yaml")
     assert squid.requests_to(_port(registry.url)) and squid.requests_to(http_git_server.port)
     assert squid.requests_to(_port(receiver.url()))
+
+
+def test_the_pull_request_api_goes_through_the_git_repositorys_proxy(
+    workspace: Workspace, http_git_server: HttpGitServer, squid: SquidProxy, github_fake: GitHubFake,
+) -> None:
+    app = workspace.image("app")
+    path = "acme/proxied-pulls"
+    github_fake.add_repository(path, branches={"main", "imagebot/updates"})
+    remote = http_git_server.new_repo(f"{path}.git", {"app.yaml": deployment("app", f"{app}:1.0.0")})
+    workspace.push_tags("app", "1.0.0", "1.1.0")
+    workspace.secret("git-http", {"username": http_git_server.username, "password": http_git_server.password})
+    workspace.secret("github", {"token": TOKEN})
+    workspace.secret("corp-proxy", {"address": squid.url, "username": squid.username, "password": squid.password})
+    automation = Automation(git_url=http_git_server.url_for(remote), git_secret="git-http", push={
+        "branch": "imagebot/updates",
+        "pullRequest": {"provider": "github", "url": github_fake.api_url, "secretRef": {"name": "github"}}})
+    docs = automation.documents()
+    docs[0]["spec"]["proxySecretRef"] = {"name": "corp-proxy"}
+    workspace.write_config(extra=docs)
+
+    result = workspace.run()
+
+    assert result.returncode == 0, explain(result)
+    [pull] = github_fake.repositories[path].pulls
+    assert pull.head == "imagebot/updates"
+    api = squid.requests_to(_port(github_fake.api_url))
+    assert any(r.method == "POST" and r.url.endswith(f"/repos/{path}/pulls") and r.status == 201 for r in api), api
+    assert all(r.user == squid.username for r in api if r.status < 400)

@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.run.harness import Automation, Workspace, deployment, explain
 from tests.support.forgefakes import TOKEN, GitHubFake
-from tests.support.gitremotes import HttpGitServer
+from tests.support.gitremotes import HttpGitServer, make_bare_repo
 from tests.support.proxy import SquidProxy
 from tests.support.registry import RegistryServer
 from tests.support.webhookreceiver import WebhookReceiver
@@ -155,3 +155,48 @@ def test_the_pull_request_api_goes_through_the_git_repositorys_proxy(
     api = squid.requests_to(_port(github_fake.api_url))
     assert any(r.method == "POST" and r.url.endswith(f"/repos/{path}/pulls") and r.status == 201 for r in api), api
     assert all(r.user == squid.username for r in api if r.status < 400)
+
+
+def _notify_only(workspace: Workspace, tmp_path: Path, receiver: WebhookReceiver, provider_spec: dict[str, Any],
+                 ) -> None:
+    app = workspace.image("app")
+    remote = make_bare_repo(tmp_path / "remote.git", {"app.yaml": deployment("app", f"{app}:1.0.0")})
+    workspace.push_tags("app", "1.0.0", "1.6.0")
+    workspace.secret("webhook", {"address": receiver.url("/flux")})
+    workspace.write_config(Automation(git_url=str(remote.path)), extra=[
+        {"apiVersion": NOTIFICATION, "kind": "Provider", "metadata": {"name": "hook", "namespace": "flux-system"},
+         "spec": {"type": "generic", "secretRef": {"name": "webhook"}, **provider_spec}},
+        {"apiVersion": NOTIFICATION, "kind": "Alert", "metadata": {"name": "all", "namespace": "flux-system"},
+         "spec": {"providerRef": {"name": "hook"}, "eventSeverity": "info",
+                  "eventSources": [{"kind": "ImageUpdateAutomation", "name": "*"}]}},
+    ])
+
+
+def test_provider_spec_proxy_deprecated_in_flux_still_works(
+    workspace: Workspace, squid: SquidProxy, webhook_receiver: Callable[..., WebhookReceiver], tmp_path: Path,
+) -> None:
+    receiver = webhook_receiver("generic")
+    _notify_only(workspace, tmp_path, receiver, {"proxy": squid.url_with_credentials})
+
+    result = workspace.run()
+
+    assert result.returncode == 0, explain(result)
+    assert len(receiver.requests) == 1
+    assert [(r.method, r.user) for r in squid.requests_to(_port(receiver.url()))] == [("POST", squid.username)]
+    assert squid.password not in result.stdout + result.stderr
+
+
+def test_provider_proxy_secret_ref_wins_over_spec_proxy(
+    workspace: Workspace, squid: SquidProxy, webhook_receiver: Callable[..., WebhookReceiver], tmp_path: Path,
+) -> None:
+    # Flux's notification-controller applies spec.proxy, then proxySecretRef: the latter wins
+    receiver = webhook_receiver("generic")
+    workspace.secret("corp-proxy", {"address": squid.url, "username": squid.username, "password": squid.password})
+    _notify_only(workspace, tmp_path, receiver,
+                 {"proxy": "http://127.0.0.1:9", "proxySecretRef": {"name": "corp-proxy"}})
+
+    result = workspace.run()
+
+    assert result.returncode == 0, explain(result)
+    assert len(receiver.requests) == 1
+    assert [r.method for r in squid.requests_to(_port(receiver.url()))] == ["POST"]

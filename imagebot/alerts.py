@@ -16,8 +16,9 @@ def provider_settings(config: Config, secrets: SecretStore) -> list[ProviderSett
     from ruamel.yaml import YAML
 
     from imagebot.notify import ProviderSettings
-    from imagebot.proxy import parse_proxy, proxy_from_secret
+    from imagebot.proxy import parse_proxy, proxy_from_secret, register_environment_credentials
 
+    register_environment_credentials()
     settings = []
     for provider in config.providers:
         spec = provider.spec

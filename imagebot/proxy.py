@@ -124,6 +124,12 @@ def proxy_from_secret(secrets: SecretStore, name: str) -> Proxy:
     return dataclasses.replace(proxy, source=f"spec.proxySecretRef, secret '{name}'")
 
 
+def register_environment_credentials() -> None:
+    """Hide the credentials of the environment's proxies (`http://user:pass@proxy`) from every text:
+    httpx reads those variables itself, so imagebot registers them where it builds requests."""
+    git_env_proxies()
+
+
 def git_env_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The process's proxy variables in the meaning httpx gives them, for git (libcurl).
 

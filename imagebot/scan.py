@@ -108,9 +108,10 @@ class ScanReport:
 
 def access_options(repo: ImageRepository, secrets: SecretStore) -> AccessOptions:
     """Credentials and TLS material of an ImageRepository, read from its secrets."""
-    from imagebot.proxy import proxy_from_secret
+    from imagebot.proxy import proxy_from_secret, register_environment_credentials
     from imagebot.registry import AccessOptions
 
+    register_environment_credentials()
     spec = repo.spec
     creds = ca = cert = key = None
     if spec.secret_ref:

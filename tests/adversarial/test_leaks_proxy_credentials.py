@@ -109,3 +109,22 @@ def test_the_proxy_password_is_in_no_process_arguments(
     assert [line for line in seen if "git" in line and "proxy-ps.git" in line]  # git was caught at work
     assert not [line for line in seen if squid.password in line]
     assert any("git-receive-pack" in r.url and r.status == 200 for r in squid.requests_to(http_git_server.port))
+
+
+def test_a_wrong_password_in_https_proxy_is_named_and_hidden(
+    workspace: Workspace, http_git_server: HttpGitServer, squid: SquidProxy,  # noqa: F811
+    webhook_receiver: Callable[..., WebhookReceiver],  # noqa: F811
+) -> None:
+    receiver = webhook_receiver("generic")
+    setup(workspace, http_git_server, receiver, "leak-env", None)
+    wrong = f"http://{squid.username}:{WRONG}@127.0.0.1:{squid.port}"
+
+    result = workspace.run(env={"HTTP_PROXY": wrong, "HTTPS_PROXY": wrong})
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, explain(result)
+    line = next(ln for ln in output.splitlines() if "407" in ln)
+    assert line.startswith("ImageRepository flux-system/app: error: ")
+    assert "the proxy (from HTTPS_PROXY/HTTP_PROXY) refused the request" in line
+    assert {r.status for r in squid.requests_to(int(workspace.registry.host.rsplit(":", 1)[1]))} == {407}
+    _assert_nowhere(workspace, [output, squid.log_text()])

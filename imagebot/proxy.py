@@ -5,7 +5,7 @@ One object's proxy carries all of that object's traffic: an ImageRepository's re
 overrides the process environment for that object, `NO_PROXY` included, as Flux's
 `http.ProxyURL(...)` does. Objects without one use the standard environment (`HTTPS_PROXY`,
 `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), which httpx reads (trust_env) and git is given in the same
-meaning (`git_proxy_env`).
+meaning (`git_env_proxies`).
 
 The credentials never reach argv, logs or errors: they are registered with imagebot.redact when
 read, httpx gets them as a Proxy-Authorization pair, git through its environment only.
@@ -47,14 +47,11 @@ class Proxy:
 
     @property
     def url(self) -> str:
-        """The address with the credentials in it (percent-encoded): for git's environment only."""
+        """The address with the user name in it (no password): git asks its credential helper for that."""
         if not self.username:
             return self.address
         parts = urlsplit(self.address)
-        userinfo = quote(self.username, safe="")
-        if self.password is not None:
-            userinfo += ":" + quote(self.password, safe="")
-        return f"{parts.scheme}://{userinfo}@{parts.netloc}{parts.path}"
+        return f"{parts.scheme}://{quote(self.username, safe='')}@{parts.netloc}"
 
     def for_httpx(self) -> httpx.Proxy:
         auth = (self.username, self.password or "") if self.username else None
@@ -71,10 +68,37 @@ class Proxy:
         return f"the {self.describe()} refused the request to {target}: 407 Proxy Authentication Required — {check}"
 
     def git_env(self) -> dict[str, str]:
-        """git's environment for this proxy: every scheme through it, nothing bypassing it."""
+        """git's environment for this proxy: every scheme through it, nothing bypassing it, and the
+        password in a variable only the credential helper of `git_config` reads."""
         url = self.url
         return {"http_proxy": url, "https_proxy": url, "HTTPS_PROXY": url, "ALL_PROXY": url, "all_proxy": url,
-                "NO_PROXY": "", "no_proxy": ""}
+                "NO_PROXY": "", "no_proxy": "", _PASSWORD_VARIABLE: self.password or ""}
+
+    def git_config(self) -> dict[str, str]:
+        """A credential helper for the proxy's URL alone, answering with the password from the environment.
+
+        Not the password in the proxy URL, and no prompt: a prompt reaches GIT_ASKPASS, whose answer is
+        the git server's password. See `for_git` for the one character git cannot pass on."""
+        if not self.username:
+            return {}
+        helper = f'!f() {{ test "$1" = get && printf "password=%s\\n" "${_PASSWORD_VARIABLE}"; }}; f'
+        return {f"credential.{self.address}.helper": helper}
+
+
+_PASSWORD_VARIABLE = "IMAGEBOT_PROXY_PASSWORD"
+
+
+def for_git(proxy: Proxy) -> Proxy:
+    """`proxy`, if git can use it. git 2.39 with libcurl 7.88 (Debian 12) URL-decodes a proxy password
+    on its way to the proxy, a different number of times for the first request and for the retry after
+    the server's 401 (found through squid): no encoding of a `%` survives both, so it is refused here
+    rather than failing with a 407 that blames the password."""
+    if proxy.password and "%" in proxy.password:
+        raise ProxyConfigError(f"{proxy.source or 'the proxy'}: the proxy password contains '%', which git "
+                               "cannot pass on to a proxy intact (it URL-decodes proxy passwords); registry and "
+                               "notification requests could use it, git over HTTP(S) cannot: choose a password "
+                               "without '%'")
+    return proxy
 
 
 def parse_proxy(address: str, source: str, username: str | None = None, password: str | None = None,

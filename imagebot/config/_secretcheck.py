@@ -36,7 +36,7 @@ def _uses(config: Config) -> Iterable[tuple[FluxObject, str, str, Check]]:
         if git.spec.secret_ref:
             yield git, "spec.secretRef", git.spec.secret_ref.name, _git_auth(git.spec.url)
         if git.spec.proxy_secret_ref:
-            yield git, "spec.proxySecretRef", git.spec.proxy_secret_ref.name, _proxy
+            yield git, "spec.proxySecretRef", git.spec.proxy_secret_ref.name, _git_proxy
         if git.spec.verify:
             yield git, "spec.verify.secretRef", git.spec.verify.secret_ref.name, _verification_keys
     for automation in config.automations:
@@ -101,6 +101,13 @@ def _proxy(secrets: SecretStore, name: str) -> str | None:
     from imagebot.proxy import proxy_from_secret
 
     proxy_from_secret(secrets, name)  # a ProxyConfigError (a SecretError) says what is wrong
+    return None
+
+
+def _git_proxy(secrets: SecretStore, name: str) -> str | None:
+    from imagebot.proxy import for_git, proxy_from_secret
+
+    for_git(proxy_from_secret(secrets, name))
     return None
 
 

@@ -72,12 +72,12 @@ def git_source(config: Config, automation: ImageUpdateAutomation, secrets: Secre
 
 def git_proxy(config: Config, automation: ImageUpdateAutomation, secrets: SecretStore) -> Proxy | None:
     """The GitRepository's proxySecretRef: git's HTTP(S) and the pull request API go through it."""
-    from imagebot.proxy import proxy_from_secret
+    from imagebot.proxy import for_git, proxy_from_secret
 
     repo = config.git_repository_for(automation)
     if repo is None or repo.spec.proxy_secret_ref is None:
         return None
-    return proxy_from_secret(secrets, repo.spec.proxy_secret_ref.name)
+    return for_git(proxy_from_secret(secrets, repo.spec.proxy_secret_ref.name))
 
 
 def signing(automation: ImageUpdateAutomation, secrets: SecretStore) -> Signing | None:

@@ -91,7 +91,8 @@ class GitRunner:
         # The proxy's URL carries its credentials: it goes into git's environment, never its argv.
         env = git_env({**(self.proxy.git_env() if self.proxy else {}), **self.env})
         # Credential helpers could store a password we hand over, so none run; an empty value resets the list.
-        env.update(config_env({**_ISOLATED_CONFIG, "credential.helper": "", **self.config}))
+        proxy_config = self.proxy.git_config() if self.proxy else {}
+        env.update(config_env({**_ISOLATED_CONFIG, "credential.helper": "", **proxy_config, **self.config}))
         try:
             proc = subprocess.run(
                 ["git", *args], cwd=self.cwd, env=env, input=stdin, capture_output=True, text=True,

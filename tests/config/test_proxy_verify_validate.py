@@ -112,3 +112,17 @@ def test_provider_spec_proxy_is_read_as_flux_reads_it(tmp_path: Path, capsys: py
     code = main(_write(tmp_path, docs, {}))
     _, err = capsys.readouterr()
     assert code != 0 and "spec.proxy" in err, err
+
+
+def test_a_percent_sign_in_a_git_proxy_password_is_refused(tmp_path: Path, signers: Signers,  # noqa: F811
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    secrets = _good(signers)
+    secrets["corp-proxy"]["password"] = b"50%off-Pr0xy"
+
+    code = main(_write(tmp_path, _docs(), secrets))
+
+    out, err = capsys.readouterr()
+    assert code != 0
+    [line] = [ln for ln in err.splitlines() if "contains '%'" in ln]
+    assert "GitRepository flux-system/apps: spec.proxySecretRef" in line  # the ImageRepository may use it
+    assert "50%off" not in out + err

@@ -8,7 +8,13 @@ from tests.run.harness import Workspace
 from tests.support.forgefakes import github_fake  # noqa: F401
 from tests.support.gitremotes import gpg_test_key, http_git_server, isolated_git_home  # noqa: F401
 from tests.support.proxy import squid  # noqa: F401
-from tests.support.registry import RegistryServer, registry_ca, start_registry, tls_registry  # noqa: F401
+from tests.support.registry import (  # noqa: F401
+    RegistryServer,
+    plain_registry,
+    registry_ca,
+    start_registry,
+    tls_registry,
+)
 from tests.support.webhookreceiver import webhook_receiver  # noqa: F401
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from imagebot.proxy import ProxyConfigError, git_env_proxies, parse_proxy
+from imagebot.delivery.git import Checkout, GitAuth, GitSource
+from imagebot.proxy import ProxyConfigError, for_git, git_env_proxies, parse_proxy
 from imagebot.redact import scrub
 from imagebot.registry import AuthError, ImageReference, RegistryClient
-from tests.support.proxy import SquidProxy
+from tests.support.gitremotes import HttpGitServer
+from tests.support.proxy import SquidProxy, start_squid
 from tests.support.registry import RegistryServer
 
 
@@ -67,7 +72,7 @@ def test_credentials_in_the_address_are_split_off_and_hidden() -> None:
     proxy = parse_proxy("http://us%40er:p%3Ass-W0rd-in-url@proxy.example:3128", "test")
 
     assert (proxy.address, proxy.username, proxy.password) == ("http://proxy.example:3128", "us@er", "p:ss-W0rd-in-url")
-    assert proxy.url == "http://us%40er:p%3Ass-W0rd-in-url@proxy.example:3128"
+    assert proxy.url == "http://us%40er@proxy.example:3128"  # git's: the password comes from a helper
     assert "W0rd" not in repr(proxy)
     assert scrub("proxy said p:ss-W0rd-in-url") == "proxy said ***"
 
@@ -80,3 +85,35 @@ def test_git_gets_the_environment_in_the_meaning_httpx_gives_it() -> None:
     assert env["no_proxy"] == env["NO_PROXY"] == "internal"
     assert env["https_proxy"] == "x"
     assert scrub("env-Secret-1") == "***"
+
+
+def test_a_percent_sign_in_the_password_is_refused_for_git_alone(
+    tmp_path: Path, plain_registry: RegistryServer,
+) -> None:
+    # git 2.39 URL-decodes proxy passwords (a different number of times across its requests)
+    proxy = parse_proxy("http://127.0.0.1:3128", "spec.proxySecretRef, secret 'corp-proxy'", "u", "50%off-Pa55")
+    with pytest.raises(ProxyConfigError, match="contains '%', which git cannot pass on to a proxy intact") as caught:
+        for_git(proxy)
+    assert "secret 'corp-proxy'" in str(caught.value) and "50%off" not in str(caught.value)
+    assert for_git(parse_proxy("http://127.0.0.1:3128", "x", "u", "no-percent")).password == "no-percent"
+
+
+def test_a_password_with_url_characters_works_for_git_and_the_registry(
+    tmp_path: Path, plain_registry: RegistryServer, http_git_server: HttpGitServer,
+) -> None:
+    # git gets the password from a credential helper, httpx as a pair: both must log in
+    password = "p@ss:w/rd #?&x+=;'\"$(echo)`"
+    folder = Path(tempfile.mkdtemp(prefix="ib-squid-"))
+    try:
+        with start_squid(folder, password=password) as squid:
+            proxy = parse_proxy(squid.url, "test", squid.username, squid.password)
+            plain_registry.push_image("proxy/odd-password", "1.0.0")
+            assert _list(plain_registry, "proxy/odd-password", proxy=proxy) == ["1.0.0"]
+            remote = http_git_server.new_repo("odd-password.git")
+            auth = GitAuth(username=http_git_server.username, password=http_git_server.password)
+            checkout = Checkout.prepare(tmp_path / "cache",
+                                        GitSource(http_git_server.url_for(remote), "main", auth, proxy))
+            assert checkout.head == remote.head()
+            assert {r.user for r in squid.requests_to(http_git_server.port) if r.status != 407} == {squid.username}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -170,6 +170,22 @@ def git_env_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return found
 
 
+def env_proxy_git_config(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """For an environment proxy named with a user but no password (`http://user@proxy:3128`), git
+    would ask GIT_ASKPASS for one, which answers with the git server's password: a credential helper
+    scoped to that proxy answers first, with an empty password."""
+    config = {}
+    for value in git_env_proxies(environ).values():
+        try:
+            parts = urlsplit(value if "://" in value else f"http://{value}")
+            userinfo, _, hostport = parts.netloc.rpartition("@")
+        except ValueError:
+            continue
+        if userinfo and ":" not in userinfo and parts.scheme in ("http", "https"):
+            config[f"credential.{parts.scheme}://{hostport}.helper"] = '!f() { test "$1" = get && echo password=; }; f'
+    return config
+
+
 def _register_userinfo(url: str) -> None:
     try:
         userinfo = urlsplit(url if "://" in url else f"http://{url}").netloc.rpartition("@")[0]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagebot.failures import Failure, FailureKind
-from imagebot.proxy import Proxy, git_env_proxies
+from imagebot.proxy import Proxy, env_proxy_git_config, git_env_proxies
 from imagebot.redact import scrub
 
 # Network operations get a generous bound; local ones are quick.
@@ -91,7 +91,7 @@ class GitRunner:
         # The proxy's URL carries its credentials: it goes into git's environment, never its argv.
         env = git_env({**(self.proxy.git_env() if self.proxy else {}), **self.env})
         # Credential helpers could store a password we hand over, so none run; an empty value resets the list.
-        proxy_config = self.proxy.git_config() if self.proxy else {}
+        proxy_config = self.proxy.git_config() if self.proxy else env_proxy_git_config()
         env.update(config_env({**_ISOLATED_CONFIG, "credential.helper": "", **proxy_config, **self.config}))
         try:
             proc = subprocess.run(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imagebot.delivery.git import Checkout, GitAuth, GitSource
+from imagebot.delivery.git import Checkout, GitAuth, GitError, GitSource
 from imagebot.proxy import ProxyConfigError, for_git, git_env_proxies, parse_proxy
 from imagebot.redact import scrub
 from imagebot.registry import AuthError, ImageReference, RegistryClient
@@ -115,5 +115,25 @@ def test_a_password_with_url_characters_works_for_git_and_the_registry(
                                         GitSource(http_git_server.url_for(remote), "main", auth, proxy))
             assert checkout.head == remote.head()
             assert {r.user for r in squid.requests_to(http_git_server.port) if r.status != 407} == {squid.username}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_environment_proxy_with_a_user_but_no_password_never_gets_the_git_password(
+    tmp_path: Path, http_git_server: HttpGitServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # git would ask GIT_ASKPASS for the proxy's password, and imagebot's askpass answers with the git
+    # server's. A proxy whose password is the git server's would then let git in: it must refuse it.
+    folder = Path(tempfile.mkdtemp(prefix="ib-squid-"))
+    try:
+        with start_squid(folder, password=http_git_server.password) as squid:
+            monkeypatch.setenv("HTTP_PROXY", f"http://{squid.username}@127.0.0.1:{squid.port}")
+            remote = http_git_server.new_repo("env-user-only.git")
+            auth = GitAuth(username=http_git_server.username, password=http_git_server.password)
+
+            with pytest.raises(GitError, match="407 Proxy Authentication Required"):
+                Checkout.prepare(tmp_path / "cache", GitSource(http_git_server.url_for(remote), "main", auth))
+
+            assert {r.status for r in squid.requests_to(http_git_server.port)} == {407}
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bcrypt
-import httpx
 import pytest
 
 SQUID = "/usr/sbin/squid"
@@ -85,9 +84,47 @@ def start_squid(folder: Path, username: str = "pxuser", password: str = "px-Pa55
     passwd = folder / "passwd"
     passwd.write_text(f"{username}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}\n")
     passwd.chmod(0o644)
-    port = _free_port()
-    config = folder / "squid.conf"
-    config.write_text(f"""\
+    process, port = _launch(folder, passwd)
+    proxy = SquidProxy(folder, port, username, password)
+    try:
+        yield proxy
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _launch(folder: Path, passwd: Path, attempts: int = 3) -> tuple[subprocess.Popen[bytes], int]:
+    """squid on a free loopback port; another port if that one was taken between the pick and the bind.
+    Ready when its log says it accepts on that very port (a probe could reach whoever took it)."""
+    for _ in range(attempts):
+        port = _free_port()
+        config = folder / "squid.conf"
+        config.write_text(_CONFIG.format(port=port, folder=folder, auth=NCSA_AUTH, passwd=passwd))
+        config.chmod(0o644)
+        (folder / "cache.log").unlink(missing_ok=True)
+        with (folder / "squid.out").open("wb") as out:
+            process = subprocess.Popen([SQUID, "-N", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT,
+                                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        deadline = time.monotonic() + 20
+        ready = f"local=127.0.0.1:{port} "
+        while process.poll() is None and time.monotonic() < deadline:
+            log = folder / "cache.log"
+            if log.exists() and ready in log.read_text(errors="replace"):
+                return process, port
+            time.sleep(0.05)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+            break  # not a taken port: squid hangs
+    raise RuntimeError("squid did not start: " + "\n".join(
+        p.read_text(errors="replace") for p in (folder / "cache.log", folder / "squid.out") if p.exists()))
+
+
+_CONFIG = """\
 http_port 127.0.0.1:{port}
 pid_filename {folder}/squid.pid
 cache deny all
@@ -100,38 +137,13 @@ coredump_dir {folder}
 logfile_rotate 0
 shutdown_lifetime 0 seconds
 visible_hostname imagebot-test-proxy
-auth_param basic program {NCSA_AUTH} {passwd}
+auth_param basic program {auth} {passwd}
 auth_param basic children 2
 auth_param basic realm imagebot-test-proxy
 acl authed proxy_auth REQUIRED
 http_access allow authed
 http_access deny all
-""")
-    config.chmod(0o644)
-    out = (folder / "squid.out").open("wb")
-    process = subprocess.Popen([SQUID, "-N", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT,
-                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-    proxy = SquidProxy(folder, port, username, password)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                # a request to squid itself: any answer means it listens
-                httpx.get(proxy.url, timeout=1, trust_env=False)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"squid did not start: {proxy.log_text()}") from None
-                time.sleep(0.05)
-        yield proxy
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        out.close()
+"""
 
 
 @pytest.fixture

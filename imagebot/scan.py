@@ -125,7 +125,8 @@ def access_options(repo: ImageRepository, secrets: SecretStore) -> AccessOptions
             raise SecretError(f"secret '{name}' has neither ca.crt nor tls.crt")
     proxy = proxy_from_secret(secrets, spec.proxy_secret_ref.name) if spec.proxy_secret_ref else None
     return AccessOptions(credentials_config=creds, ca_pem=ca, cert_pem=cert, key_pem=key,
-                         insecure=spec.insecure, timeout=spec.effective_timeout, proxy=proxy)
+                         insecure=spec.insecure, timeout=spec.effective_timeout, provider=spec.provider,
+                         proxy=proxy)
 
 
 @dataclass

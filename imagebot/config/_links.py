@@ -25,8 +25,15 @@ def check_links(config: Config) -> list[Problem]:
         except PolicyError as err:
             problems.append(object_problem(repo, "spec.exclusionList", str(err)))
         if repo.spec.provider != "generic":
-            problems.append(object_problem(repo, "spec.provider", repo.spec.provider_note.format(repo.spec.provider),
-                                           "note"))
+            from imagebot.registry import ImageReference
+            from imagebot.registry.cloud import host_problem
+
+            wrong = host_problem(repo.spec.provider, ImageReference.parse(repo.spec.image).registry)
+            if wrong:
+                problems.append(object_problem(repo, "spec.provider", wrong))
+            if repo.spec.secret_ref is not None:
+                problems.append(object_problem(repo, "spec.secretRef", f"not used: provider {repo.spec.provider} "
+                                               "logs in with the cloud's own credentials", "note"))
     for policy in config.policies:
         if config.repository_for(policy) is None:
             problems.append(object_problem(policy, "spec.imageRepositoryRef",
@@ -38,6 +45,18 @@ def check_links(config: Config) -> list[Problem]:
     for automation in config.automations:
         problems.extend(_automation_problems(config, automation))
     for git in config.git_repositories:
+        if git.spec.provider in ("aws", "azure"):
+            problems.append(object_problem(git, "spec.provider", f"provider {git.spec.provider!r} (cloud workload "
+                                           "identity for git) is not available: imagebot uses spec.secretRef",
+                                           "note"))
+        elif git.spec.provider == "github" and git.spec.secret_ref is None:
+            problems.append(object_problem(git, "spec.secretRef", "provider github needs a secret with the GitHub "
+                                           "App's keys: githubAppID, githubAppInstallationID (or "
+                                           "githubAppInstallationOwner) and githubAppPrivateKey"))
+        if git.spec.provider == "github" and not git.spec.url.startswith(("https://", "http://")):
+            problems.append(object_problem(git, "spec.url", "provider github authenticates with a GitHub App "
+                                           "token, which git sends over HTTPS only: use the https:// URL of the "
+                                           "repository"))
         ref = git.spec.ref
         if ref is None:
             problems.append(object_problem(git, "spec.ref", "not set: the branch is master, as Flux defaults it",

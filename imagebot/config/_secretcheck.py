@@ -34,7 +34,8 @@ def _uses(config: Config) -> Iterable[tuple[FluxObject, str, str, Check]]:
             yield repo, "spec.proxySecretRef", repo.spec.proxy_secret_ref.name, _proxy
     for git in config.git_repositories:
         if git.spec.secret_ref:
-            yield git, "spec.secretRef", git.spec.secret_ref.name, _git_auth(git.spec.url)
+            check = _github_app if git.spec.provider == "github" else _git_auth(git.spec.url)
+            yield git, "spec.secretRef", git.spec.secret_ref.name, check
         if git.spec.proxy_secret_ref:
             yield git, "spec.proxySecretRef", git.spec.proxy_secret_ref.name, _git_proxy
         if git.spec.verify:
@@ -46,8 +47,8 @@ def _uses(config: Config) -> Iterable[tuple[FluxObject, str, str, Check]]:
             yield automation, "spec.git.commit.signingKey.secretRef", signing.secret_ref.name, check
         push = automation.spec.git.push
         if push and push.pull_request:
-            yield automation, "spec.git.push.pullRequest.secretRef", push.pull_request.secret_ref.name, \
-                _keys("token")
+            check = _token_or_github_app if push.pull_request.provider == "github" else _keys("token")
+            yield automation, "spec.git.push.pullRequest.secretRef", push.pull_request.secret_ref.name, check
     for receiver in config.receivers:
         yield receiver, "spec.secretRef", receiver.spec.secret_ref.name, _keys("token")
     for provider in config.providers:
@@ -84,6 +85,25 @@ def _keys(*keys: str) -> Check:
             secrets.read(name, key)
         return None
     return check
+
+
+def _github_app(secrets: SecretStore, name: str) -> str | None:
+    from imagebot.delivery.githubapp import GitHubApp, GitHubAppError
+
+    try:
+        GitHubApp.from_secret(secrets, name).jwt()  # signs: the key loads and is RSA
+    except GitHubAppError as err:
+        return str(err)
+    return None
+
+
+def _token_or_github_app(secrets: SecretStore, name: str) -> str | None:
+    from imagebot.delivery.githubapp import KEY_APP_ID
+
+    if secrets.has(name, KEY_APP_ID) and not secrets.has(name, "token"):
+        return _github_app(secrets, name)
+    secrets.read(name, "token")
+    return None
 
 
 def _any_key(*keys: str) -> Check:

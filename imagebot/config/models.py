@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -95,10 +95,6 @@ class ImageRepositorySpec(_Model):
             raise ValueError(f"expected an image name without tag or digest, got {value!r}")
         return value
 
-    provider_note: ClassVar[str] = (
-        "provider {!r} (cloud workload identity) is not available outside a cluster: imagebot uses the "
-        "secretRef or the docker config (a credHelpers entry such as ecr-login works) instead"
-    )
 
     @property
     def effective_timeout(self) -> float:
@@ -360,6 +356,7 @@ class GitRepositorySpec(_Model):
     interval: Duration | None = None
     timeout: Duration | None = None
     suspend: bool = False
+    provider: Literal["generic", "aws", "azure", "github"] = "generic"  # github: a GitHub App's secret keys
 
 
 class GitRepository(FluxObject):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from imagebot.config import Config, SecretStore
@@ -10,6 +11,7 @@ from imagebot.cycle.sources import change_records, checkout_branch, git_proxy
 from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
+    from imagebot.config.models import PullRequestSpec
     from imagebot.delivery.message import ChangeRecord
     from imagebot.store import Store
 
@@ -18,6 +20,7 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
     """Open or update the pull request of an automation that pushed to its own branch."""
     from imagebot.delivery.forges import ForgeError, PullRequestRequest, forge_for
     from imagebot.delivery.forges._http import ForgeBase
+    from imagebot.delivery.githubapp import GitHubAppError
     from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_template, template_data
 
     automation = outcome.automation
@@ -25,6 +28,7 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
     if outcome.commit is None or push is None or push.pull_request is None or outcome.result is None:
         return
     pr = push.pull_request
+    token = ""
     records = change_records(outcome.result, outcome.releases)
     data = template_data(records, AutomationObject(automation.metadata.namespace, automation.metadata.name),
                          automation.spec.git.commit.message_template_values)
@@ -32,17 +36,35 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
         title = (render_template(pr.title, data, what="pullRequest.title").strip() if pr.title
                  else default_title(records))
         body = render_template(pr.body, data, what="pullRequest.body") if pr.body else default_body(outcome)
-        forge = forge_for(pr.provider, repository_url=outcome.repository_url or "", api_url=pr.url,
-                          token=secrets.read_text(pr.secret_ref.name, "token"))
+        api_url, token = await _api_and_token(pr, secrets)
+        forge = forge_for(pr.provider, repository_url=outcome.repository_url or "", api_url=api_url, token=token)
         if isinstance(forge, ForgeBase):  # the pull request API goes the way git goes: the GitRepository's proxy
             forge.proxy = git_proxy(config, automation, secrets)
         result = await forge.upsert_pull_request(PullRequestRequest(
             head=outcome.branch or push.branch or "", base=checkout_branch(config, automation), title=title,
             body=body, labels=pr.labels, reviewers=pr.reviewers))
-    except (ForgeError, MessageTemplateError, LookupError, AutomationError) as err:
+    except (ForgeError, MessageTemplateError, LookupError, AutomationError, GitHubAppError) as err:
+        if isinstance(err, ForgeError) and err.status == 401:
+            from imagebot.delivery.githubapp import TOKENS
+
+            TOKENS.refused(token)  # a revoked installation token: the next use fetches a new one
         failed(outcome, FailureKind.FORGE, f"pull request: {err}")
         return
     outcome.pull_request_url = result.url
+
+
+async def _api_and_token(pr: PullRequestSpec, secrets: SecretStore) -> tuple[str | None, str]:
+    """The API base and token: the secret's `token`, or for GitHub an installation token of the GitHub
+    App whose keys the secret holds (the GitRepository's own secret serves both)."""
+    from imagebot.delivery.githubapp import DEFAULT_API_URL, KEY_APP_ID, TOKENS, GitHubApp
+
+    name = pr.secret_ref.name
+    if pr.provider == "github" and secrets.has(name, KEY_APP_ID) and not secrets.has(name, "token"):
+        app = GitHubApp.from_secret(secrets, name)
+        token = await asyncio.to_thread(TOKENS.token, app)
+        # An app on GitHub Enterprise Server: its pulls API is on the same API base.
+        return pr.url or (app.api_url if app.api_url != DEFAULT_API_URL else None), token
+    return pr.url, secrets.read_text(name, "token")
 
 
 def default_title(records: list[ChangeRecord]) -> str:

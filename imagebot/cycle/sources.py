@@ -14,7 +14,7 @@ from imagebot.cycle.outcome import AutomationError
 from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
-    from imagebot.delivery.git import GitSource, Signing
+    from imagebot.delivery.git import GitAuth, GitSource, Signing
     from imagebot.delivery.message import ChangeRecord
     from imagebot.proxy import Proxy
     from imagebot.release import Release
@@ -51,7 +51,9 @@ def git_source(config: Config, automation: ImageUpdateAutomation, secrets: Secre
     if repo is None:
         raise AutomationError(FailureKind.CONFIG, f"GitRepository {automation.source_key} does not exist")
     auth = None
-    if repo.spec.secret_ref:
+    if repo.spec.provider == "github":
+        auth = _github_app_auth(repo.spec.secret_ref.name if repo.spec.secret_ref else None, secrets)
+    elif repo.spec.secret_ref:
         name = repo.spec.secret_ref.name
         text = {k: secrets.read_text(name, k) if secrets.has(name, k) else None
                 for k in ("username", "password", "bearerToken")}
@@ -78,6 +80,25 @@ def git_proxy(config: Config, automation: ImageUpdateAutomation, secrets: Secret
     if repo is None or repo.spec.proxy_secret_ref is None:
         return None
     return for_git(proxy_from_secret(secrets, repo.spec.proxy_secret_ref.name))
+
+
+def _github_app_auth(secret: str | None, secrets: SecretStore) -> GitAuth:
+    """A GitHub App installation token as the password of `x-access-token` (Flux's provider: github)."""
+    from imagebot.delivery.git import GitAuth
+    from imagebot.delivery.githubapp import ACCESS_TOKEN_USERNAME, TOKENS, GitHubApp, GitHubAppError
+
+    if secret is None:
+        raise AutomationError(FailureKind.CONFIG, "spec.provider: github needs spec.secretRef, a secret with the "
+                              "GitHub App's keys (githubAppID, githubAppInstallationID, githubAppPrivateKey)")
+    try:
+        app = GitHubApp.from_secret(secrets, secret)
+    except GitHubAppError as err:
+        raise AutomationError(FailureKind.CONFIG, str(err)) from None
+    try:
+        token = TOKENS.token(app)
+    except GitHubAppError as err:
+        raise AutomationError(FailureKind.AUTH, str(err)) from None
+    return GitAuth(username=ACCESS_TOKEN_USERNAME, password=token)
 
 
 def signing(automation: ImageUpdateAutomation, secrets: SecretStore) -> Signing | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from imagebot.registry._errors import AuthError
 from imagebot.registry.credentials import Credentials
 
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds; the token spec's default when `expires_in` is absent
@@ -98,13 +99,14 @@ class RegistryAuth(httpx.Auth):
         self._credentials = credentials
         self._tokens = tokens
         self._fetch = fetch
+        self._renewed = False  # cloud credentials are renewed once per request at most
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("RegistryAuth fetches tokens asynchronously; use it with httpx.AsyncClient")
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         known = self._tokens.challenges.get(self._host)
-        preemptive = known is not None and await self._authorize(request, known, fresh=False)
+        preemptive = known is not None and await self._authorize_renewing(request, known, fresh=False)
         response = yield request
         if response.status_code != 401:
             return
@@ -114,10 +116,34 @@ class RegistryAuth(httpx.Auth):
         self._tokens.challenges[self._host] = Challenge(challenge.scheme, challenge.realm, challenge.service)
         # A cached token the registry refused (revoked, or a different scope) earns one fresh fetch;
         # a request that already carried fresh credentials is not repeated.
-        if preemptive and challenge.scheme == "basic":
-            return
-        if await self._authorize(request, challenge, fresh=preemptive):
-            yield request
+        if not (preemptive and challenge.scheme == "basic"):
+            if not await self._authorize_renewing(request, challenge, fresh=preemptive):
+                return
+            response = yield request
+            if response.status_code != 401:
+                return
+        # Cloud credentials the registry refused (expired early, or revoked): one new login, one retry.
+        renew = self._renew()
+        if renew is not None:
+            self._credentials = await renew()
+            self._renewed = True
+            if await self._authorize(request, challenge, fresh=True):
+                yield request
+
+    def _renew(self) -> Callable[[], Awaitable[Credentials]] | None:
+        return self._credentials.renew if self._credentials is not None and not self._renewed else None
+
+    async def _authorize_renewing(self, request: httpx.Request, challenge: Challenge, *, fresh: bool) -> bool:
+        """_authorize, and for cloud credentials a token server refused: one new login, one more try."""
+        try:
+            return await self._authorize(request, challenge, fresh=fresh)
+        except AuthError:
+            renew = self._renew()
+            if renew is None:
+                raise
+            self._credentials = await renew()
+            self._renewed = True
+            return await self._authorize(request, challenge, fresh=True)
 
     async def _authorize(self, request: httpx.Request, challenge: Challenge, *, fresh: bool) -> bool:
         if challenge.scheme == "basic":

@@ -361,6 +361,14 @@ class RegistryClient:
     # ---- credentials ------------------------------------------------------------------------
 
     async def _credentials_for(self, ref: ImageReference, options: AccessOptions) -> Credentials | None:
+        if options.provider != "generic":  # a cloud login: cached and renewed by registry/cloud itself
+            from imagebot.registry.cloud import LOGINS, Reach
+
+            try:
+                return await LOGINS.credentials(options.provider, ref.registry,
+                                                Reach(options.ca_pem, self._ca_file, options.insecure))
+            except CredentialLookupError as exc:
+                raise AuthError(f"{ref.name}: cannot log in: {exc}", repository=ref.name, host=ref.api_host) from None
         key = (options.credentials_config, ref.registry)
         async with self._credential_locks.setdefault(key, asyncio.Lock()):
             if key not in self._credentials:

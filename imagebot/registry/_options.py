@@ -25,4 +25,5 @@ class AccessOptions:
     timeout: float = 60.0
     secret_name: str | None = None
     cert_secret_name: str | None = None
+    provider: str = "generic"  # aws, azure, gcp: imagebot logs in to the cloud's registry (registry/cloud)
     proxy: Proxy | None = None  # None: the environment's (HTTPS_PROXY, NO_PROXY), as httpx reads it

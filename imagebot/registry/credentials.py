@@ -15,6 +15,7 @@ import binascii
 import json
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +43,8 @@ class Credentials:
     password: str = field(repr=False)
     source: str = ""
     identity_token: str | None = field(default=None, repr=False)
+    # A cloud login (registry/cloud): logs in again when the registry refuses these credentials.
+    renew: Callable[[], Awaitable[Credentials]] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

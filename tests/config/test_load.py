@@ -199,11 +199,21 @@ def test_yaml_1_2_plain_scalars_with_colons_in_flow_mappings_load(tmp_path: Path
     assert str(error).startswith(f"{tmp_path}/flow.yaml:9: ImagePolicy team/app: spec.interval:")
 
 
-def test_a_cloud_provider_is_a_note_not_an_error(tmp_path: Path) -> None:
+def test_a_cloud_provider_must_match_the_image_host(tmp_path: Path) -> None:
     write(tmp_path, "r.yaml", REPO + "  provider: aws\n")
-    loaded = load_config(tmp_path)
-    assert loaded.errors == []
-    assert any(n.field == "spec.provider" and "credHelpers" in n.message for n in loaded.notes)
+    [error] = load_config(tmp_path).errors
+    assert error.field == "spec.provider" and "not to ghcr.io" in error.message
+    assert "ACCOUNT.dkr.ecr.REGION.amazonaws.com" in error.message
+    for provider, image in [("aws", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app"),
+                            ("aws", "public.ecr.aws/org/app"), ("gcp", "europe-docker.pkg.dev/p/r/app"),
+                            ("gcp", "eu.gcr.io/p/app"), ("azure", "myreg.azurecr.io/app")]:
+        write(tmp_path, "r.yaml", REPO.replace("ghcr.io/org/app", image) + f"  provider: {provider}\n")
+        loaded = load_config(tmp_path)
+        assert loaded.errors == [] and not [n for n in loaded.notes if n.field == "spec.provider"], image
+    write(tmp_path, "r.yaml", REPO.replace("ghcr.io/org/app", "eu.gcr.io/p/app") + "  provider: gcp\n"
+          "  secretRef: {name: regcred}\n")
+    [note] = [n for n in load_config(tmp_path).notes if n.field]
+    assert note.field == "spec.secretRef" and "not used: provider gcp" in note.message
     write(tmp_path, "r.yaml", REPO + "  provider: oracle\n")
     [error] = load_config(tmp_path).errors
     assert error.field == "spec.provider" and "'oracle'" in error.message

@@ -59,11 +59,13 @@ class Automation:
     path: str = "./"
     push: Mapping[str, Any] | None = None
     commit_extra: Mapping[str, Any] = field(default_factory=dict)
+    source_extra: Mapping[str, Any] = field(default_factory=dict)  # more GitRepository spec fields
 
     def documents(self) -> list[dict[str, Any]]:
         source: dict[str, Any] = {"url": self.git_url, "interval": "5m", "ref": {"branch": self.branch}}
         if self.git_secret:
             source["secretRef"] = {"name": self.git_secret}
+        source.update(self.source_extra)
         git: dict[str, Any] = {
             "checkout": {"ref": {"branch": self.branch}},
             "commit": {"author": {"name": "imagebot", "email": "imagebot@example.com"}, **self.commit_extra},
@@ -116,6 +118,19 @@ class Workspace:
         folder.mkdir(parents=True, exist_ok=True)
         for key, value in values.items():
             (folder / key).write_bytes(value if isinstance(value, bytes) else value.encode())
+
+    def alerting(self, provider_type: str, name: str, address: str) -> list[dict[str, Any]]:
+        """A Provider whose secret holds `address` (as Flux reads it) and an Alert sending it every
+        automation's info events: the `extra` documents for write_config."""
+        self.secret(name, {"address": address})
+        api = "notification.toolkit.fluxcd.io/v1beta3"
+        return [
+            {"apiVersion": api, "kind": "Provider", "metadata": {"name": name, "namespace": "flux-system"},
+             "spec": {"type": provider_type, "secretRef": {"name": name}}},
+            {"apiVersion": api, "kind": "Alert", "metadata": {"name": "updates", "namespace": "flux-system"},
+             "spec": {"providerRef": {"name": name}, "eventSeverity": "info",
+                      "eventSources": [{"kind": "ImageUpdateAutomation", "name": "*"}]}},
+        ]
 
     def write_config(self, *automations: Automation, images: tuple[str, ...] = ("app",),
                      extra: list[dict[str, Any]] | None = None) -> None:

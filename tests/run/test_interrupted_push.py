@@ -16,18 +16,10 @@ from tests.run.harness import ROOT, Automation, Workspace, deployment, explain
 from tests.support.gitremotes import BareRemote, make_bare_repo
 from tests.support.webhookreceiver import Reply, WebhookReceiver
 
-NOTIFICATION = "notification.toolkit.fluxcd.io/v1beta3"
-
 
 def notified_config(workspace: Workspace, remote: BareRemote, receiver: WebhookReceiver) -> None:
-    workspace.secret("webhook", {"address": receiver.url("/flux")})
-    workspace.write_config(Automation(git_url=str(remote.path)), extra=[
-        {"apiVersion": NOTIFICATION, "kind": "Provider", "metadata": {"name": "hook", "namespace": "flux-system"},
-         "spec": {"type": "generic", "secretRef": {"name": "webhook"}}},
-        {"apiVersion": NOTIFICATION, "kind": "Alert", "metadata": {"name": "updates", "namespace": "flux-system"},
-         "spec": {"providerRef": {"name": "hook"}, "eventSeverity": "info",
-                  "eventSources": [{"kind": "ImageUpdateAutomation", "name": "*"}]}},
-    ])
+    workspace.write_config(Automation(git_url=str(remote.path)),
+                           extra=workspace.alerting("generic", "hook", receiver.url("/flux")))
 
 
 def start_run(workspace: Workspace) -> subprocess.Popen[str]:

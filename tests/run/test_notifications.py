@@ -9,8 +9,6 @@ from tests.run.harness import Automation, Workspace, deployment, explain
 from tests.support.gitremotes import make_bare_repo
 from tests.support.webhookreceiver import WebhookReceiver
 
-NOTIFICATION = "notification.toolkit.fluxcd.io/v1beta3"
-
 
 def test_generic_provider_gets_an_info_event_for_the_commit(
     workspace: Workspace, tmp_path: Path, webhook_receiver: Callable[..., WebhookReceiver]
@@ -20,14 +18,8 @@ def test_generic_provider_gets_an_info_event_for_the_commit(
     remote = make_bare_repo(tmp_path / "remote.git", {"app.yaml": deployment("app", f"{app}:1.0.0")})
     workspace.push_tags("app", "1.0.0", "1.6.0")
     # the address comes from the Provider's secret, as Flux reads it
-    workspace.secret("webhook", {"address": receiver.url("/flux")})
-    workspace.write_config(Automation(git_url=str(remote.path)), extra=[
-        {"apiVersion": NOTIFICATION, "kind": "Provider", "metadata": {"name": "hook", "namespace": "flux-system"},
-         "spec": {"type": "generic", "secretRef": {"name": "webhook"}}},
-        {"apiVersion": NOTIFICATION, "kind": "Alert", "metadata": {"name": "updates", "namespace": "flux-system"},
-         "spec": {"providerRef": {"name": "hook"}, "eventSeverity": "info",
-                  "eventSources": [{"kind": "ImageUpdateAutomation", "name": "*"}]}},
-    ])
+    workspace.write_config(Automation(git_url=str(remote.path)),
+                           extra=workspace.alerting("generic", "hook", receiver.url("/flux")))
 
     result = workspace.run()
 

@@ -14,7 +14,6 @@ from tests.support.labelled import push_labelled
 from tests.support.webhookreceiver import WebhookReceiver
 
 PUSH_BRANCH = "imagebot/updates"
-NOTIFICATION = "notification.toolkit.fluxcd.io/v1beta3"
 OLD_SHA = "1111111111111111111111111111111111111111"
 NEW_SHA = "2222222222222222222222222222222222222222"
 
@@ -48,7 +47,6 @@ def test_pull_request_commit_and_slack_carry_release_information(
         "org.opencontainers.image.url": "https://example.com/app"})
     workspace.secret("git-http", {"username": http_git_server.username, "password": http_git_server.password})
     workspace.secret("github", {"token": TOKEN})
-    workspace.secret("slack", {"address": slack.url("/services/T0/B0/X")})
     template = ("Update app\n\n{% for c in Changed.Changes %}{{ c.OldValue }} -> {{ c.NewValue }}\n"
                 "Source: {{ c.Release.Source }}\nCompare: {{ c.Release.Compare }}\n"
                 "{% if c.Release.Notes %}Notes: {{ c.Release.Notes.Title }}\n{% endif %}{% endfor %}")
@@ -56,13 +54,7 @@ def test_pull_request_commit_and_slack_carry_release_information(
         git_url=http_git_server.url_for(remote), git_secret="git-http", commit_extra={"messageTemplate": template},
         push={"branch": PUSH_BRANCH, "pullRequest": {
             "provider": "github", "url": github_fake.api_url, "secretRef": {"name": "github"}}},
-    ), extra=[
-        {"apiVersion": NOTIFICATION, "kind": "Provider", "metadata": {"name": "slack", "namespace": "flux-system"},
-         "spec": {"type": "slack", "secretRef": {"name": "slack"}}},
-        {"apiVersion": NOTIFICATION, "kind": "Alert", "metadata": {"name": "updates", "namespace": "flux-system"},
-         "spec": {"providerRef": {"name": "slack"}, "eventSeverity": "info",
-                  "eventSources": [{"kind": "ImageUpdateAutomation", "name": "*"}]}},
-    ])
+    ), extra=workspace.alerting("slack", "slack", slack.url("/services/T0/B0/X")))
 
     result = workspace.run()
 

@@ -199,6 +199,19 @@ class Service:
             time.sleep(0.02)
         raise AssertionError(f"no commit on the remote within {timeout}s:\n{self.log[-3000:]}")
 
+    def push_held_by_the_remote(self, tag: str, *, seconds: int = 2) -> None:
+        """Push `tag` to the registry with a remote whose pre-receive hook takes `seconds` to accept
+        the push, and return once imagebot's push has reached the hook: a delivery in progress."""
+        started = self.log_path.with_name("push-started")
+        hook = self.remote.path / "hooks" / "pre-receive"
+        hook.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch '{started}'\nsleep {seconds}\n")
+        hook.chmod(0o755)
+        self.registry.push_image(REPOSITORY, tag)
+        deadline = time.monotonic() + 10
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started.exists(), self.log[-2000:]
+
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Every sample of /metrics, parsed with prometheus_client's parser: (name, labels) -> value."""
         response = self.http.get("/metrics")

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import httpx
 
 from imagebot.service.receivers import hook_path
-from tests.service_run._stack import NAMESPACE, RECEIVER, REPOSITORY, TOKEN, free_port, service_stack
+from tests.service_run._stack import NAMESPACE, RECEIVER, TOKEN, free_port, service_stack
 
 
 def test_health_port_serves_probes_and_metrics_only(tmp_path: Path) -> None:
@@ -39,15 +38,7 @@ def test_health_port_answers_while_a_shutdown_drains_a_delivery(tmp_path: Path) 
     with service_stack(tmp_path, slack=False, health_port=health_port) as svc, \
             httpx.Client(base_url=f"http://127.0.0.1:{health_port}", timeout=5, trust_env=False) as health:
         svc.wait_log("run finished", timeout=10)
-        started = tmp_path / "push-started"
-        hook = svc.remote.path / "hooks" / "pre-receive"
-        hook.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch '{started}'\nsleep 2\n")
-        hook.chmod(0o755)
-        svc.registry.push_image(REPOSITORY, "1.1.0")
-        deadline = time.monotonic() + 10
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert started.exists(), svc.log[-2000:]
+        svc.push_held_by_the_remote("1.1.0")
 
         svc.signal(signal.SIGTERM)
         svc.wait_log("waiting up to 20s for 1 run(s) in progress")

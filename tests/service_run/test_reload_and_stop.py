@@ -85,16 +85,7 @@ def test_sigterm_during_a_run_finishes_the_delivery_and_exits_0(tmp_path: Path) 
         svc.wait_log("run finished", timeout=10)
         head = svc.remote.head()
         # The remote takes its time accepting the push, so the signal lands in the middle of it.
-        started = tmp_path / "push-started"
-        hook = svc.remote.path / "hooks" / "pre-receive"
-        hook.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch '{started}'\nsleep 2\n")
-        hook.chmod(0o755)
-
-        svc.registry.push_image(REPOSITORY, "1.1.0")
-        deadline = time.monotonic() + 10
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert started.exists(), svc.log[-2000:]
+        svc.push_held_by_the_remote("1.1.0")
         svc.signal(signal.SIGTERM)
         stopped = time.monotonic()
         code = svc.process.wait(timeout=30)

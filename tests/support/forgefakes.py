@@ -14,11 +14,14 @@ import copy
 import itertools
 import json
 import re
+import secrets
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -541,6 +544,101 @@ class GitHubFake(FakeForge):
             if name not in pr.reviewers:
                 pr.reviewers.append(name)
         return 201, self._pr(repo, pr)
+
+
+class GitHubAppFake(GitHubFake):
+    """GitHub with a GitHub App: the app endpoints take only a JWT that the app's public key verifies
+    (RS256, iss = the app ID, lifetime at most 10 minutes, as GitHub's documentation requires), and
+    answer with installation tokens; the other endpoints take only an unexpired installation token."""
+
+    def __init__(self, app_id: int, public_key_pem: bytes, installations: dict[int, str],
+                 token_lifetime: float = 3600.0, users: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.users = users  # owners that are users; the others are organisations
+        self.app_id = app_id
+        self.public_key_pem = public_key_pem
+        self.installations = installations  # installation ID -> owner login
+        self.token_lifetime = token_lifetime
+        self.issued: dict[str, float] = {}  # installation token -> expiry (time.time())
+        self.jwts: list[dict[str, Any]] = []  # the claims of every JWT accepted
+        self.rejected_jwts = 0
+        self._current = threading.local()
+
+    def handle(self, method: str, raw_target: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        self._current.app_call = urlsplit(raw_target).path.startswith(("/app/", "/orgs/", "/users/"))
+        return super().handle(method, raw_target, headers, raw)
+
+    def authenticated(self, headers: dict[str, str]) -> bool:
+        header = headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            return False
+        credential = header.removeprefix("Bearer ")
+        if self._current.app_call:
+            return self._verify_jwt(credential)
+        expires = self.issued.get(credential)
+        return expires is not None and expires > time.time()
+
+    def _verify_jwt(self, token: str) -> bool:
+        import jwt
+
+        try:
+            claims = jwt.decode(token, self.public_key_pem, algorithms=["RS256"],
+                                options={"require": ["iat", "exp", "iss"], "verify_iat": False})
+        except jwt.PyJWTError:
+            self.rejected_jwts += 1
+            return False
+        now = time.time()
+        problems = []
+        if claims["iss"] != str(self.app_id):
+            problems.append(f"iss is {claims['iss']!r}, not the app ID {self.app_id}")
+        if claims["exp"] - claims["iat"] > 600:
+            problems.append("the JWT lives longer than 10 minutes")
+        if claims["iat"] > now + 60:
+            problems.append("iat is in the future")
+        if problems:
+            self.violations.append("app JWT: " + "; ".join(problems))
+            return False
+        self.jwts.append(claims)
+        return True
+
+    def repository(self, params: dict[str, str]) -> FakeRepository:
+        if self._current.app_call:
+            return FakeRepository("", set(), {})
+        return super().repository(params)
+
+    def unauthorized_body(self) -> Any:
+        if self._current.app_call:
+            return {"message": "A JSON web token could not be decoded",
+                    "documentation_url": "https://docs.github.com/rest", "status": "401"}
+        return super().unauthorized_body()
+
+    def _installation(self, installation_id: int, owner: str) -> dict[str, Any]:
+        return {"id": installation_id, "app_id": self.app_id, "account": {"login": owner},
+                "target_type": "Organization", "repository_selection": "all"}
+
+    def op_post_app_installations_installation_id_access_tokens(self, repo, params, query, body):
+        installation_id = int(params["installation_id"])
+        if installation_id not in self.installations:
+            raise Reply(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+        token = f"ghs_{secrets.token_urlsafe(27)}"
+        expires = time.time() + self.token_lifetime
+        self.issued[token] = expires
+        stamp = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return 201, {"token": token, "expires_at": stamp, "permissions": {"contents": "write",
+                                                                           "pull_requests": "write"},
+                     "repository_selection": "all"}
+
+    def _find_installation(self, owner: str, user: bool) -> tuple[int, dict[str, Any]]:
+        for installation_id, login in self.installations.items():
+            if login == owner and (owner in self.users) == user:
+                return 200, self._installation(installation_id, login)
+        raise Reply(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+
+    def op_get_orgs_org_installation(self, repo, params, query, body):
+        return self._find_installation(params["org"], user=False)
+
+    def op_get_users_username_installation(self, repo, params, query, body):
+        return self._find_installation(params["username"], user=True)
 
 
 class GitLabFake(FakeForge):

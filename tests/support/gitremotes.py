@@ -207,6 +207,8 @@ class HttpGitServer:
     requests: list[HttpRequestLog] = field(default_factory=list)
     # Called while each request is being served (the client's git is running): a hook to inspect it.
     on_request: Callable[[], None] | None = None
+    # Decides instead of username/password: called with the Authorization header (None when absent).
+    accepts: Callable[[str | None], bool] | None = None
     _server: http.server.ThreadingHTTPServer | None = None
 
     def url_for(self, repo: BareRemote) -> str:
@@ -262,7 +264,7 @@ def _make_handler(state: HttpGitServer) -> type[http.server.BaseHTTPRequestHandl
                 state.on_request()
             path, _, query = self.path.partition("?")
             header = self.headers.get("Authorization")
-            ok = header in (expected, f"Bearer {state.bearer_token}")
+            ok = state.accepts(header) if state.accepts else header in (expected, f"Bearer {state.bearer_token}")
             chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
             state.requests.append(HttpRequestLog(self.command, path, state.username if ok else None,
                                                  header is not None, chunked))

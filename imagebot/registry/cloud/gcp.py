@@ -1,0 +1,35 @@
+"""GCR and Artifact Registry: an OAuth2 access token from Google's Application Default Credentials
+(google-auth): GOOGLE_APPLICATION_CREDENTIALS (a service account key or an external account file),
+gcloud's `auth application-default login`, or the metadata server on GCE/GKE/Cloud Run
+(GCE_METADATA_HOST overrides its address). The registry takes it as the password of
+`oauth2accesstoken`."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from imagebot.registry.cloud._logins import Login
+from imagebot.registry.credentials import CredentialLookupError
+
+USERNAME = "oauth2accesstoken"
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+
+
+def gcp_login(registry: str) -> Login:
+    import google.auth
+    import google.auth.transport.requests
+    from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
+
+    try:
+        credentials, _project = google.auth.default(scopes=SCOPES)
+        credentials.refresh(google.auth.transport.requests.Request())
+    except DefaultCredentialsError as exc:
+        raise CredentialLookupError(
+            "provider gcp: no Google credentials found (GOOGLE_APPLICATION_CREDENTIALS, gcloud auth "
+            f"application-default login, or the metadata server): {str(exc)[:200]}") from None
+    except (GoogleAuthError, OSError, ValueError) as exc:
+        raise CredentialLookupError(f"provider gcp: getting an access token failed: {str(exc)[:300]}") from None
+    token = credentials.token
+    if not token or credentials.expiry is None:
+        raise CredentialLookupError("provider gcp: the credentials gave no access token and expiry")
+    return Login(USERNAME, token, credentials.expiry.replace(tzinfo=UTC).timestamp())  # expiry is naive UTC

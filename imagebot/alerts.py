@@ -16,13 +16,22 @@ def provider_settings(config: Config, secrets: SecretStore) -> list[ProviderSett
     from ruamel.yaml import YAML
 
     from imagebot.notify import ProviderSettings
+    from imagebot.proxy import parse_proxy, proxy_from_secret, register_environment_credentials
 
+    register_environment_credentials()
     settings = []
     for provider in config.providers:
         spec = provider.spec
         address, headers, token = spec.address, {}, None
+        # As Flux's notification-controller: spec.proxy (deprecated), then the secret's `proxy` key
+        # (deprecated), then spec.proxySecretRef; the last one set wins.
+        source = f"Provider {provider.key} spec.proxy"
+        proxy = parse_proxy(spec.proxy, source) if spec.proxy else None
         if spec.secret_ref:
             name = spec.secret_ref.name
+            if secrets.has(name, "proxy"):
+                proxy = parse_proxy(secrets.read(name, "proxy", remember=False).decode("utf-8", "replace"),
+                                    f"secret '{name}' key 'proxy', deprecated: use spec.proxySecretRef", secret=name)
             if secrets.has(name, "address"):
                 address = secrets.read_text(name, "address")
             if secrets.has(name, "headers"):
@@ -36,6 +45,7 @@ def provider_settings(config: Config, secrets: SecretStore) -> list[ProviderSett
             hmac_key=token.encode() if spec.type == "generic-hmac" and token else None,
             token=token if spec.type != "generic-hmac" else None,
             timeout=spec.timeout or 15.0, suspend=spec.suspend,
+            proxy=proxy_from_secret(secrets, spec.proxy_secret_ref.name) if spec.proxy_secret_ref else proxy,
         ))
     return settings
 

@@ -108,8 +108,10 @@ class ScanReport:
 
 def access_options(repo: ImageRepository, secrets: SecretStore) -> AccessOptions:
     """Credentials and TLS material of an ImageRepository, read from its secrets."""
+    from imagebot.proxy import proxy_from_secret, register_environment_credentials
     from imagebot.registry import AccessOptions
 
+    register_environment_credentials()
     spec = repo.spec
     creds = ca = cert = key = None
     if spec.secret_ref:
@@ -121,8 +123,10 @@ def access_options(repo: ImageRepository, secrets: SecretStore) -> AccessOptions
         key = secrets.read_optional(name, "tls.key")
         if ca is None and cert is None:
             raise SecretError(f"secret '{name}' has neither ca.crt nor tls.crt")
+    proxy = proxy_from_secret(secrets, spec.proxy_secret_ref.name) if spec.proxy_secret_ref else None
     return AccessOptions(credentials_config=creds, ca_pem=ca, cert_pem=cert, key_pem=key,
-                         insecure=spec.insecure, timeout=spec.effective_timeout, provider=spec.provider)
+                         insecure=spec.insecure, timeout=spec.effective_timeout, provider=spec.provider,
+                         proxy=proxy)
 
 
 @dataclass

@@ -30,10 +30,16 @@ def _uses(config: Config) -> Iterable[tuple[FluxObject, str, str, Check]]:
             yield repo, "spec.secretRef", repo.spec.secret_ref.name, _docker_config(repo.spec.image)
         if repo.spec.cert_secret_ref:
             yield repo, "spec.certSecretRef", repo.spec.cert_secret_ref.name, _tls
+        if repo.spec.proxy_secret_ref:
+            yield repo, "spec.proxySecretRef", repo.spec.proxy_secret_ref.name, _proxy
     for git in config.git_repositories:
         if git.spec.secret_ref:
             check = _github_app if git.spec.provider == "github" else _git_auth(git.spec.url)
             yield git, "spec.secretRef", git.spec.secret_ref.name, check
+        if git.spec.proxy_secret_ref:
+            yield git, "spec.proxySecretRef", git.spec.proxy_secret_ref.name, _git_proxy
+        if git.spec.verify:
+            yield git, "spec.verify.secretRef", git.spec.verify.secret_ref.name, _verification_keys
     for automation in config.automations:
         signing = automation.spec.git.commit.signing_key
         if signing:
@@ -50,6 +56,8 @@ def _uses(config: Config) -> Iterable[tuple[FluxObject, str, str, Check]]:
     for provider in config.providers:
         if provider.spec.secret_ref:
             yield provider, "spec.secretRef", provider.spec.secret_ref.name, _any_key("address", "token", "headers")
+        if provider.spec.proxy_secret_ref:
+            yield provider, "spec.proxySecretRef", provider.spec.proxy_secret_ref.name, _proxy
 
 
 def check_secrets(config: Config, secrets: SecretStore, config_path: str) -> list[Problem]:
@@ -121,6 +129,35 @@ def _token_or_basic() -> Check:
             secrets.read(name, "password")
         return None
     return check
+
+
+def _proxy(secrets: SecretStore, name: str) -> str | None:
+    from imagebot.proxy import proxy_from_secret
+
+    proxy_from_secret(secrets, name)  # a ProxyConfigError (a SecretError) says what is wrong
+    return None
+
+
+def _git_proxy(secrets: SecretStore, name: str) -> str | None:
+    from imagebot.proxy import for_git, proxy_from_secret
+
+    for_git(proxy_from_secret(secrets, name))
+    return None
+
+
+def _verification_keys(secrets: SecretStore, name: str) -> str | None:
+    """Every key file loads: OpenPGP keys import into a throwaway keyring, .sshpub keys are SSH keys."""
+    from imagebot.delivery._verify import check_keys
+    from imagebot.delivery.git import GitError, Verification
+
+    if shutil.which("gpg") is None:
+        return None
+    try:
+        check_keys(Verification.from_keys(name, {k: secrets.read(name, k, remember=False)
+                                                 for k in secrets.keys(name)}))
+    except GitError as err:
+        return str(err)
+    return None
 
 
 def _docker_config(image: str) -> Check:

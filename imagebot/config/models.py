@@ -83,6 +83,7 @@ class ImageRepositorySpec(_Model):
     exclusion_list: list[str] = Field(default_factory=lambda: ["^.*\\.sig$"])
     suspend: bool = False
     provider: Literal["generic", "aws", "azure", "gcp"] = "generic"
+    proxy_secret_ref: LocalRef | None = None
 
     @field_validator("image")
     @classmethod
@@ -330,10 +331,28 @@ class ImageUpdateAutomation(FluxObject):
 # --- source.toolkit.fluxcd.io ---------------------------------------------------------------
 
 
+class GitVerification(_Model):
+    """Flux's `spec.verify`: the checked-out head commit must be signed by a key in the secret."""
+
+    mode: str = "HEAD"
+    secret_ref: LocalRef
+
+    @field_validator("mode")
+    @classmethod
+    def _head_only(cls, value: str) -> str:
+        # Tag and TagAndHEAD verify the tag a checkout names: imagebot checks out branches only.
+        if value not in ("HEAD", "head"):
+            raise ValueError(f"mode {value!r} verifies the tag a GitRepository checks out, but imagebot "
+                             "checks out a branch (to push to it): use mode HEAD")
+        return value
+
+
 class GitRepositorySpec(_Model):
     url: str = Field(min_length=1)
     ref: GitRef | None = None
     secret_ref: LocalRef | None = None
+    proxy_secret_ref: LocalRef | None = None
+    verify: GitVerification | None = None
     interval: Duration | None = None
     timeout: Duration | None = None
     suspend: bool = False
@@ -378,6 +397,8 @@ class ProviderSpec(_Model):
     username: str | None = None
     secret_ref: LocalRef | None = None
     cert_secret_ref: LocalRef | None = None
+    proxy_secret_ref: LocalRef | None = None
+    proxy: str | None = Field(default=None, description="deprecated in Flux: proxySecretRef wins over it")
     timeout: Duration | None = None
     suspend: bool = False
 

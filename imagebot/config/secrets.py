@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_SECRET_BYTES = 1024 * 1024  # a Kubernetes secret holds at most 1 MiB in all
+MAX_SECRET_KEYS = 256  # where a whole secret is read (verification keys): more is no real secret
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _KEY = re.compile(r"[-._a-zA-Z0-9]+")
@@ -56,7 +57,9 @@ class SecretStore:
         except (SecretError, OSError):
             return False
 
-    def read(self, name: str, key: str) -> bytes:
+    def read(self, name: str, key: str, *, remember: bool = True) -> bytes:
+        """The key's bytes; registered as a secret (hidden from every text) unless `remember` is False,
+        for values that are not secret and that messages must name (a proxy's address)."""
         path = self.path(name, key)
         try:
             # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below
@@ -81,8 +84,23 @@ class SecretStore:
             os.close(fd)
         if len(data) > MAX_SECRET_BYTES:
             raise SecretError(f"secret '{name}' key '{key}' is over the limit of {MAX_SECRET_BYTES} bytes: refused")
-        _remember(key, data)
+        if remember:
+            _remember(key, data)
         return data
+
+    def keys(self, name: str) -> list[str]:
+        """The keys the secret holds, sorted: its files, without a mounted volume's `..data` entries."""
+        self.path(name, "probe")  # the name, the folder and the secrets folder are checked there
+        assert self.root is not None
+        found = []
+        for entry in sorted((self.root.resolve() / name).iterdir()):
+            if entry.name.startswith(".") or not _KEY.fullmatch(entry.name) or len(entry.name) > 253:
+                continue
+            if self.has(name, entry.name):
+                found.append(entry.name)
+                if len(found) > MAX_SECRET_KEYS:
+                    raise SecretError(f"secret '{name}' has more than {MAX_SECRET_KEYS} keys (the limit): refused")
+        return found
 
     def read_optional(self, name: str, key: str) -> bytes | None:
         return self.read(name, key) if self.has(name, key) else None

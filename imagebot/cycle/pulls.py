@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from imagebot.config import Config, SecretStore
 from imagebot.cycle.outcome import AutomationError, AutomationOutcome, failed
-from imagebot.cycle.sources import change_records, checkout_branch
+from imagebot.cycle.sources import change_records, checkout_branch, git_proxy
 from imagebot.failures import FailureKind
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets: SecretStore) -> None:
     """Open or update the pull request of an automation that pushed to its own branch."""
     from imagebot.delivery.forges import ForgeError, PullRequestRequest, forge_for
+    from imagebot.delivery.forges._http import ForgeBase
     from imagebot.delivery.githubapp import GitHubAppError
     from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_template, template_data
 
@@ -37,6 +38,8 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
         body = render_template(pr.body, data, what="pullRequest.body") if pr.body else default_body(outcome)
         api_url, token = await _api_and_token(pr, secrets)
         forge = forge_for(pr.provider, repository_url=outcome.repository_url or "", api_url=api_url, token=token)
+        if isinstance(forge, ForgeBase):  # the pull request API goes the way git goes: the GitRepository's proxy
+            forge.proxy = git_proxy(config, automation, secrets)
         result = await forge.upsert_pull_request(PullRequestRequest(
             head=outcome.branch or push.branch or "", base=checkout_branch(config, automation), title=title,
             body=body, labels=pr.labels, reviewers=pr.reviewers))

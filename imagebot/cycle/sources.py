@@ -16,6 +16,7 @@ from imagebot.failures import FailureKind
 if TYPE_CHECKING:
     from imagebot.delivery.git import GitAuth, GitSource, Signing
     from imagebot.delivery.message import ChangeRecord
+    from imagebot.proxy import Proxy
     from imagebot.release import Release
     from imagebot.scan import ScanReport
     from imagebot.update import PolicyValue, UpdateResult
@@ -44,7 +45,7 @@ def checkout_branch(config: Config, automation: ImageUpdateAutomation) -> str:
 
 
 def git_source(config: Config, automation: ImageUpdateAutomation, secrets: SecretStore) -> GitSource:
-    from imagebot.delivery.git import GitAuth, GitSource
+    from imagebot.delivery.git import GitAuth, GitSource, Verification
 
     repo = config.git_repository_for(automation)
     if repo is None:
@@ -61,7 +62,24 @@ def git_source(config: Config, automation: ImageUpdateAutomation, secrets: Secre
             identity=secrets.read_optional(name, "identity"),
             known_hosts=secrets.read_optional(name, "known_hosts"),
         )
-    return GitSource(repo.spec.url, checkout_branch(config, automation), auth)
+    proxy = git_proxy(config, automation, secrets)
+    verification = None
+    if repo.spec.verify is not None:
+        name = repo.spec.verify.secret_ref.name
+        # public keys: read without registering them as secrets (nothing to hide, much to garble)
+        verification = Verification.from_keys(name, {k: secrets.read(name, k, remember=False)
+                                                     for k in secrets.keys(name)})
+    return GitSource(repo.spec.url, checkout_branch(config, automation), auth, proxy, verification)
+
+
+def git_proxy(config: Config, automation: ImageUpdateAutomation, secrets: SecretStore) -> Proxy | None:
+    """The GitRepository's proxySecretRef: git's HTTP(S) and the pull request API go through it."""
+    from imagebot.proxy import for_git, proxy_from_secret
+
+    repo = config.git_repository_for(automation)
+    if repo is None or repo.spec.proxy_secret_ref is None:
+        return None
+    return for_git(proxy_from_secret(secrets, repo.spec.proxy_secret_ref.name))
 
 
 def _github_app_auth(secret: str | None, secrets: SecretStore) -> GitAuth:

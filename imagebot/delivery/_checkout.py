@@ -16,15 +16,20 @@ import git
 
 from imagebot.delivery._auth import GitAuth, RemoteURL, auth_session, parse_remote_url
 from imagebot.delivery._gitcmd import NETWORK_TIMEOUT, GitError, GitResult, GitRunner
+from imagebot.delivery._verify import Verification, verify_commit
+from imagebot.proxy import Proxy
 
 
 @dataclass(frozen=True)
 class GitSource:
-    """A GitRepository: `url` (https, http, ssh, scp-like, file:// or a local path), a branch, credentials."""
+    """A GitRepository: `url` (https, http, ssh, scp-like, file:// or a local path), a branch, credentials,
+    its proxy (proxySecretRef) and the keys its head commit must be signed with (spec.verify)."""
 
     url: str
     branch: str
     auth: GitAuth | None = field(default=None, repr=False)
+    proxy: Proxy | None = field(default=None, repr=False)
+    verification: Verification | None = field(default=None, repr=False)
 
     @property
     def remote(self) -> RemoteURL:
@@ -38,7 +43,8 @@ class GitSource:
     @property
     def secrets(self) -> tuple[str, ...]:
         remote = self.remote
-        found = [*(self.auth.secrets if self.auth else ()), remote.password or ""]
+        found = [*(self.auth.secrets if self.auth else ()), remote.password or "",
+                 (self.proxy.password or "") if self.proxy else ""]
         return tuple(s for s in found if s)
 
     @property
@@ -126,7 +132,8 @@ class Checkout:
     def network(self) -> Iterator[GitRunner]:
         """A runner whose commands may talk to the remote, with the source's credentials in place."""
         with auth_session(self.source.remote, self.source.auth) as auth:
-            yield GitRunner(self.workdir, dict(auth.env), dict(auth.config), (*self.source.secrets, *auth.secrets))
+            yield GitRunner(self.workdir, dict(auth.env), dict(auth.config), (*self.source.secrets, *auth.secrets),
+                            self.source.proxy)
 
     def fetch_branch(self, branch: str) -> str:
         """Fetch `branch` into refs/remotes/origin/<branch> (shallow where the server allows); its sha."""
@@ -175,7 +182,8 @@ class Checkout:
         what = f"git clone {url} (branch {branch})"
         base = ("clone", "--single-branch", "--branch", branch, "--no-tags")
         with auth_session(self.source.remote, self.source.auth) as auth:
-            runner = GitRunner(None, dict(auth.env), dict(auth.config), (*self.source.secrets, *auth.secrets))
+            runner = GitRunner(None, dict(auth.env), dict(auth.config), (*self.source.secrets, *auth.secrets),
+                               self.source.proxy)
             result = runner.run(*base, "--depth=1", "--", url, str(self.workdir),
                                 check=False, timeout=NETWORK_TIMEOUT, what=what)
             if result.status != 0 and _shallow_unsupported(result):
@@ -189,6 +197,10 @@ class Checkout:
                 raise runner.error(what, result)
 
     def _reset(self) -> None:
+        # spec.verify: the remote's head is checked before any of its files is used (or built on)
+        if self.source.verification is not None:
+            verify_commit(self.workdir, f"refs/remotes/origin/{self.branch}", self.source.verification,
+                          self.source.display_url)
         self.git("checkout", "--quiet", "--force", "-B", self.branch, f"refs/remotes/origin/{self.branch}")
         self.git("reset", "--quiet", "--hard", f"refs/remotes/origin/{self.branch}")
         self.git("clean", "-ffdxq")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagebot.failures import Failure, FailureKind
+from imagebot.proxy import Proxy, env_proxy_git_config, git_env_proxies
 from imagebot.redact import scrub
 
 # Network operations get a generous bound; local ones are quick.
@@ -54,9 +55,12 @@ def config_env(pairs: Mapping[str, str]) -> dict[str, str]:
 
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment imagebot runs git in: the process's, without the operator's git setup."""
+    """The environment imagebot runs git in: the process's, without the operator's git setup. Proxy
+    variables keep the meaning httpx gives them (HTTP_PROXY in upper case too), so that git and the
+    registry and notification requests take the same way out."""
     inherited = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
-    return {**inherited, "LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0", **_ISOLATED_ENV, **(extra or {})}
+    return {**inherited, **git_env_proxies(), "LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0",
+            **_ISOLATED_ENV, **(extra or {})}
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class GitRunner:
     env: dict[str, str] = field(default_factory=dict)
     config: dict[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    proxy: Proxy | None = None  # the GitRepository's proxySecretRef: all of git's HTTP(S) goes through it
 
     def run(
         self,
@@ -83,9 +88,11 @@ class GitRunner:
         timeout: float = LOCAL_TIMEOUT,
         what: str | None = None,
     ) -> GitResult:
-        env = git_env(self.env)
+        # The proxy's URL carries its credentials: it goes into git's environment, never its argv.
+        env = git_env({**(self.proxy.git_env() if self.proxy else {}), **self.env})
         # Credential helpers could store a password we hand over, so none run; an empty value resets the list.
-        env.update(config_env({**_ISOLATED_CONFIG, "credential.helper": "", **self.config}))
+        proxy_config = self.proxy.git_config() if self.proxy else env_proxy_git_config()
+        env.update(config_env({**_ISOLATED_CONFIG, "credential.helper": "", **proxy_config, **self.config}))
         try:
             proc = subprocess.run(
                 ["git", *args], cwd=self.cwd, env=env, input=stdin, capture_output=True, text=True,
@@ -101,10 +108,18 @@ class GitRunner:
     def error(self, what: str, result: GitResult) -> GitError:
         detail = _last_lines(result.stderr or result.stdout)
         text = f"{what} failed: {detail}" if detail else f"{what} failed (exit {result.status})"
+        if _PROXY_REFUSED in result.stderr or "returned error: 407" in result.stderr:
+            refused = (self.proxy.refused("the git server") if self.proxy else
+                       "the proxy (from HTTPS_PROXY/http_proxy) refused the request: 407 Proxy Authentication "
+                       "Required — put its credentials in the variable or use the GitRepository's proxySecretRef")
+            return GitError(scrub(f"{what} failed: {refused}", self.secrets))
         hint = hint_for(result.stderr)
         if hint:
             text += f" ({hint})"
         return GitError(scrub(text, self.secrets))
+
+
+_PROXY_REFUSED = "Received HTTP code 407 from proxy"
 
 
 def _last_lines(text: str, keep: int = 6) -> str:

@@ -10,6 +10,7 @@ from imagebot.delivery._gitcmd import GitError, PushRejected, scrub
 from imagebot.delivery._landed import commit_landed
 from imagebot.delivery._push import Author, PushOutcome, deliver
 from imagebot.delivery._signing import Signing
+from imagebot.delivery._verify import Verification
 
 __all__ = [
     "Author",
@@ -20,6 +21,7 @@ __all__ = [
     "PushOutcome",
     "PushRejected",
     "Signing",
+    "Verification",
     "commit_landed",
     "deliver",
     "scrub",

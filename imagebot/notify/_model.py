@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import re2
 
 if TYPE_CHECKING:
+    from imagebot.proxy import Proxy
     from imagebot.release import Release
 
 
@@ -118,6 +119,7 @@ class ProviderSettings:
     token: str | None = field(default=None, repr=False)
     timeout: float = 15.0
     suspend: bool = False
+    proxy: Proxy | None = field(default=None, repr=False)  # proxySecretRef (or the deprecated spec.proxy)
 
     def __post_init__(self) -> None:
         try:

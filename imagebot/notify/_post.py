@@ -80,8 +80,9 @@ class WebhookNotifier(ABC):
         delivery = self.render(event)
         attempts = Attempts(self.backoff, self.retries)
         limit = BodyLimit(_MAX_ANSWER, seconds=self.settings.timeout)
+        proxy = self.settings.proxy.for_httpx() if self.settings.proxy else None
         async with httpx.AsyncClient(timeout=self.settings.timeout, follow_redirects=False,
-                                     event_hooks=limit.hooks()) as client:
+                                     event_hooks=limit.hooks(), proxy=proxy) as client:
             while True:
                 try:
                     await self._attempt(client, delivery)
@@ -113,6 +114,11 @@ class WebhookNotifier(ABC):
             raise NotifyError(f"{where}: {self._scrub(str(err))}") from None
         except httpx.TimeoutException:
             raise NotifyError(f"{where}: no answer within {self.settings.timeout:g}s", retryable=True) from None
+        except httpx.ProxyError as err:
+            if str(err).startswith("407"):  # CONNECT refused: other credentials are needed, retrying won't help
+                raise NotifyError(f"{where}: {self._proxy_refused()}") from None
+            raise NotifyError(f"{where}: {self._proxy_name()} failed: {self._scrub(str(err))}",
+                              retryable=True) from None
         except httpx.TransportError as err:
             # The class name says what happened; the text of transport errors can quote the URL.
             raise NotifyError(
@@ -132,12 +138,23 @@ class WebhookNotifier(ABC):
                 retryable=True,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
+        if status == 407:  # the proxy's answer to a plain-http request
+            raise NotifyError(f"{where}: {self._proxy_refused()}")
         if status >= 500:
             raise NotifyError(f"{where}: server error HTTP {status}{detail}", retryable=True)
         raise NotifyError(f"{where}: HTTP {status}{detail}{_hint(status)}")
 
     def _scrub(self, text: str) -> str:
         return _redact.scrub(text, self._secrets)
+
+    def _proxy_name(self) -> str:
+        return self.settings.proxy.describe() if self.settings.proxy else "the proxy (from the environment)"
+
+    def _proxy_refused(self) -> str:
+        if self.settings.proxy:
+            return self.settings.proxy.refused(_redact.redact_url(self.url))
+        return ("the proxy (from HTTPS_PROXY/HTTP_PROXY) refused the request: 407 Proxy Authentication Required — "
+                "put its credentials in the variable or use the Provider's spec.proxySecretRef")
 
 
 def _hint(status: int) -> str:

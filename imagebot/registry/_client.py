@@ -34,7 +34,7 @@ from imagebot.registry._errors import (
     RegistryError,
     RegistryUnavailable,
 )
-from imagebot.registry._failures import describe_transport_error, error_detail
+from imagebot.registry._failures import describe_transport_error, error_detail, proxy_refused
 from imagebot.registry._media import (
     INDEX_TYPES,
     MANIFEST_ACCEPT,
@@ -129,7 +129,7 @@ class RegistryClient:
         self._docker_config_dir = docker_config_dir
         self._backoff = backoff or Backoff()
         self._hosts: dict[str, _Host] = {}
-        self._http: dict[tuple[bytes | None, ...], httpx.AsyncClient] = {}
+        self._http: dict[tuple[object, ...], httpx.AsyncClient] = {}
         self._tokens = TokenCache()
         self._configs: dict[bytes, DockerConfig] = {}
         self._user_config: DockerConfig | bool | None = False  # False: not read yet
@@ -327,7 +327,7 @@ class RegistryClient:
         return self._hosts[name]
 
     def _client_for(self, ref: ImageReference, options: AccessOptions) -> httpx.AsyncClient:
-        key = (options.ca_pem, options.cert_pem, options.key_pem)
+        key = (options.ca_pem, options.cert_pem, options.key_pem, options.proxy)
         if key not in self._http:
             try:
                 context = build_ssl_context(ca_pem=options.ca_pem, ca_file=self._ca_file,
@@ -343,6 +343,7 @@ class RegistryClient:
                 event_hooks={"request": [_stamp_request, limit.on_request],
                              "response": [self._count_response, limit]},
                 headers={"User-Agent": "imagebot"},
+                proxy=options.proxy.for_httpx() if options.proxy else None,
             )
         return self._http[key]
 
@@ -454,8 +455,9 @@ class RegistryClient:
                     delay = None if failure.final else attempts.next_wait()
                     if delay is None:
                         suffix = f" ({attempts.stop_reason})" if attempts.stop_reason else ""
-                        raise RegistryUnavailable(f"{call.name}: {failure.message}{suffix}",
-                                                  repository=call.name, host=call.ref.api_host) from None
+                        kind = AuthError if failure.auth else RegistryUnavailable
+                        raise kind(f"{call.name}: {failure.message}{suffix}",
+                                   repository=call.name, host=call.ref.api_host) from None
                     response = None
             if response is None:
                 logger.debug("%s: %s failed (%s); retry %d in %.2fs", call.name, method, failure.message,
@@ -585,6 +587,8 @@ class RegistryClient:
     def _raise_for_status(self, call: _Call, response: httpx.Response, what: str) -> NoReturn:
         status = response.status_code
         detail = error_detail(response)
+        if status == 407:  # a proxy's answer to a plain-http request (https ones fail at CONNECT)
+            self._fail(AuthError, call, proxy_refused(call.options, call.ref.api_host))
         if status == 401:
             challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
             if challenge is not None and challenge.error == "insufficient_scope":

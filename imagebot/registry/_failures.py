@@ -16,6 +16,7 @@ from imagebot.registry._options import AccessOptions
 class TransportFailure:
     message: str
     final: bool  # retrying cannot help (a certificate problem)
+    auth: bool = False  # credentials were refused (a proxy's 407): an AuthError, not RegistryUnavailable
 
 
 def describe_transport_error(exc: httpx.TransportError | ssl.SSLError, host: str,
@@ -38,6 +39,12 @@ def describe_transport_error(exc: httpx.TransportError | ssl.SSLError, host: str
         return TransportFailure(f"TLS handshake with {host} failed ({reason}) — check the registry's TLS "
                                  "setup and, if it requires one, the client certificate (tls.crt, tls.key)",
                                  final=True)
+    if isinstance(exc, httpx.ProxyError) and str(exc).startswith("407"):
+        return TransportFailure(proxy_refused(options, host), final=True, auth=True)
+    if isinstance(exc, httpx.ProxyError):
+        where = options.proxy.describe() if options.proxy else "the proxy (from the environment)"
+        return TransportFailure(f"{where} did not open a connection to {host} ({exc}) — check the proxy "
+                                 "and that it allows this host", final=False)
     if isinstance(exc, httpx.TimeoutException):
         return TransportFailure(f"{host} did not answer in time ({type(exc).__name__}) — check that the "
                                  "registry is up, or raise spec.timeout", final=False)
@@ -46,6 +53,15 @@ def describe_transport_error(exc: httpx.TransportError | ssl.SSLError, host: str
                                  "name, port and network", final=False)
     return TransportFailure(f"the connection to {host} failed ({type(exc).__name__}: "
                              f"{exc or 'closed'}) — the registry or the network is failing", final=False)
+
+
+def proxy_refused(options: AccessOptions, host: str) -> str:
+    """A 407: the proxy wants (other) credentials. The caller's text names the repository."""
+    if options.proxy is not None:
+        return options.proxy.refused(host)
+    return (f"the proxy (from HTTPS_PROXY/HTTP_PROXY) refused the request to {host}: 407 Proxy Authentication "
+            "Required — put the proxy's credentials in the variable (http://user:password@host:port) or use "
+            "spec.proxySecretRef")
 
 
 def error_detail(response: httpx.Response) -> str:

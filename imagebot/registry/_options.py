@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from imagebot.proxy import Proxy
 
 
 @dataclass(frozen=True)
 class AccessOptions:
-    """Per-ImageRepository access settings (from secretRef, certSecretRef, insecure and timeout).
+    """Per-ImageRepository access settings (from secretRef, certSecretRef, proxySecretRef, insecure, timeout).
 
     `secret_name` and `cert_secret_name` only name the secrets in error messages.
     Secret material is kept out of repr() so it never reaches a log line.
@@ -22,3 +26,4 @@ class AccessOptions:
     secret_name: str | None = None
     cert_secret_name: str | None = None
     provider: str = "generic"  # aws, azure, gcp: imagebot logs in to the cloud's registry (registry/cloud)
+    proxy: Proxy | None = None  # None: the environment's (HTTPS_PROXY, NO_PROXY), as httpx reads it

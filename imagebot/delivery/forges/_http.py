@@ -20,6 +20,7 @@ from imagebot.retry import RETRYABLE_STATUS, Attempts, Backoff, parse_retry_afte
 
 if TYPE_CHECKING:
     from imagebot.delivery.forges._repo_url import RepositoryLocation
+    from imagebot.proxy import Proxy
 
 logger = logging.getLogger("imagebot.forges")
 
@@ -65,8 +66,10 @@ class ForgeClient:
         token: str,
         headers: Mapping[str, str],
         ca_file: Path | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         self.forge = forge
+        self._proxy = proxy
         self.api_url = api_url.rstrip("/")
         self.repository = repository
         # A `user:password` token (Bitbucket's basic auth) is hidden whole and by its password alone.
@@ -89,6 +92,7 @@ class ForgeClient:
         limit = BodyLimit(_MAX_ANSWER, seconds=_TIMEOUT.read)
         self._client = httpx.AsyncClient(
             base_url=self.api_url, headers=self._headers, verify=self._verify, timeout=_TIMEOUT,
+            proxy=self._proxy.for_httpx() if self._proxy else None,
             event_hooks=limit.hooks(),
         )
         return self
@@ -142,6 +146,9 @@ class ForgeClient:
     def _transport_error(self, exc: httpx.HTTPError, action: str, retried: str) -> ForgeError:
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             hint = "its TLS certificate is not trusted; give the CA certificate that signed it (ca_file)."
+        elif isinstance(exc, httpx.ProxyError) and str(exc).startswith("407"):
+            hint = (self._proxy.refused(self.api_url) if self._proxy
+                    else "the proxy (from HTTPS_PROXY) refused the request: 407 Proxy Authentication Required")
         else:
             hint = "check the pull request `url` (API base) and that the host is reachable."
         retried = f" ({retried})" if retried else ""
@@ -180,6 +187,7 @@ class ForgeBase:
     """What every forge client holds; a subclass names itself and the headers that carry the token."""
 
     name = "forge"
+    proxy: Proxy | None = None  # the GitRepository's proxySecretRef: the API goes the way git goes
     has_labels = True
 
     @staticmethod
@@ -197,7 +205,8 @@ class ForgeBase:
 
     def _client(self) -> ForgeClient:
         return ForgeClient(forge=self.name, api_url=self.api_url, repository=self.location.path, token=self._token,
-                           headers={**self._headers(), "User-Agent": "imagebot"}, ca_file=self._ca_file)
+                           headers={**self._headers(), "User-Agent": "imagebot"}, ca_file=self._ca_file,
+                           proxy=self.proxy)
 
 
 async def open_or_update_pull(

@@ -79,6 +79,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from imagebot.service.app import health_app, service_app
+    from imagebot.service.approvals import approval_route
     from imagebot.service.health import Heartbeat, ThreadedHttpServer
     from imagebot.service.hooks import HookEndpoint
     from imagebot.service.limits import HEALTH_LIMITS, Limits
@@ -115,7 +116,8 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
         # The status page serves /status too, behind its login when --ui-auth all says so.
         status_page = ui_routes(page, page, ui or UiSettings(), status=runtime.status)
         app = service_app(runtime, hooks, ready, limits=limits, serve_status=False,
-                          extra_routes=[*status_page, *(extra_routes(runtime) if extra_routes else ())])
+                          extra_routes=[*status_page, approval_route(runtime),
+                                        *(extra_routes(runtime) if extra_routes else ())])
         heartbeat = Heartbeat()
         heartbeat_task = loop.create_task(heartbeat.run())
         servers: list[HttpServer | ThreadedHttpServer] = [

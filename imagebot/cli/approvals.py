@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
     add_state_option(listing)
     listing.add_argument("--all", action="store_true", help="every request, decided ones too, with decisions")
     listing.add_argument("--automation", default=None, metavar="NS/NAME", help="only this automation")
-    listing.add_argument("--output", choices=("text", "json"), default="text")
+    listing.add_argument("--output", choices=("text", "json"), default="text",
+                         help="text for people (default) or json for scripts")
     listing.set_defaults(handler=run_list)
     for name, decision in (("approve", "approved"), ("reject", "rejected")):
         parser = subparsers.add_parser(name, help=f"{name} a pending approval request, as the local user")

@@ -25,7 +25,7 @@ from tests.service_run._stack import (
     policy_doc,
 )
 from tests.support.gitremotes import make_bare_repo
-from tests.support.registry import RegistryServer, start_registry
+from tests.support.registry import start_registry
 from tests.support.slackfake import TOKEN as BOT_TOKEN
 from tests.support.slackfake import SlackFake
 
@@ -61,32 +61,31 @@ def gated_config(registry_host: str, remote_url: str, expires: str = "24h") -> s
         """)
 
 
-@contextmanager
-def start_service(tmp: Path, registry: RegistryServer, remote_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    log_path = tmp / "imagebot.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
+def spawn(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    """`imagebot run` on `port` with the config, secrets and state folders under `tmp`, logging to imagebot.log."""
+    with (tmp / "imagebot.log").open("ab") as log:
+        return subprocess.Popen(
             [sys.executable, "-m", "imagebot", "run", "-c", str(tmp / "config"), "--secrets-dir", str(tmp / "secrets"),
              "--state-dir", str(tmp / "state"), "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
             cwd=ROOT, env=hermetic_env(tmp / "home"), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 @contextmanager
 def gated_service(tmp: Path, slack: SlackFake, expires: str = "24h") -> Iterator[Service]:
-    """Registry with team/app:1.0.0 (the remote uses it), the service started and ready; `svc.restart()`
-    is not offered: tests stop it and call `restart(svc)`."""
+    """Registry with team/app:1.0.0 (the remote uses it), the service started and ready (see `restart`)."""
     port = free_port()
     with ExitStack() as stack:
         registry = stack.enter_context(start_registry(
             tmp / "registry", notify_url=f"http://127.0.0.1:{port}{hook_path(TOKEN, RECEIVER, NAMESPACE)}"))
         registry.push_image(REPOSITORY, "1.0.0")
-        remote = make_bare_repo(tmp / "remote.git", {"apps/app.yaml": deployment(f"{registry.host}/{REPOSITORY}:1.0.0")})
+        manifest = deployment(f"{registry.host}/{REPOSITORY}:1.0.0")
+        remote = make_bare_repo(tmp / "remote.git", {"apps/app.yaml": manifest})
         (tmp / "config").mkdir()
         (tmp / "config" / "base.yaml").write_text(gated_config(registry.host, remote.url, expires))
         (tmp / "config" / "policy.yaml").write_text(policy_doc("app", ">=1.0.0"))
@@ -96,7 +95,8 @@ def gated_service(tmp: Path, slack: SlackFake, expires: str = "24h") -> Iterator
             (tmp / "secrets" / name).mkdir(parents=True)
             for key, value in values.items():
                 (tmp / "secrets" / name / key).write_text(value)
-        process = stack.enter_context(start_service(tmp, registry, remote.url, port))
+        process = spawn(tmp, port)
+        stack.callback(_kill, process)
         service = Service(process, port, tmp / "imagebot.log", tmp / "config", registry, remote, None)
         stack.callback(service.http.close)
         service.wait_ready()
@@ -107,14 +107,13 @@ def gated_service(tmp: Path, slack: SlackFake, expires: str = "24h") -> Iterator
 def restart(service: Service, tmp: Path) -> Service:
     """Stop the service (SIGTERM) and start it again on the same port, config and state folder."""
     assert service.stop() == 0
-    port = service.port
-    process = subprocess.Popen(
-        [sys.executable, "-m", "imagebot", "run", "-c", str(tmp / "config"), "--secrets-dir", str(tmp / "secrets"),
-         "--state-dir", str(tmp / "state"), "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
-        cwd=ROOT, env=hermetic_env(tmp / "home"), stdout=(tmp / "imagebot.log").open("ab"),
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    again = Service(process, port, tmp / "imagebot.log", tmp / "config", service.registry, service.remote, None)
-    again.wait_ready()
+    process = spawn(tmp, service.port)
+    again = Service(process, service.port, tmp / "imagebot.log", tmp / "config", service.registry, service.remote, None)
+    try:
+        again.wait_ready()
+    except BaseException:
+        _kill(process)
+        raise
     return again
 
 

@@ -79,7 +79,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from imagebot.service.app import health_app, service_app
-    from imagebot.service.approvals import approval_route
+    from imagebot.service.approvals import approval_route, run_approved
     from imagebot.service.health import Heartbeat, ThreadedHttpServer
     from imagebot.service.hooks import HookEndpoint
     from imagebot.service.limits import HEALTH_LIMITS, Limits
@@ -114,7 +114,8 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
 
         limits = Limits()
         # The status page serves /status too, behind its login when --ui-auth all says so.
-        status_page = ui_routes(page, page, ui or UiSettings(), status=runtime.status)
+        status_page = ui_routes(page, page, ui or UiSettings(), status=runtime.status,
+                                approvals=(store, lambda key: run_approved(runtime, key)))
         app = service_app(runtime, hooks, ready, limits=limits, serve_status=False,
                           extra_routes=[*status_page, approval_route(runtime),
                                         *(extra_routes(runtime) if extra_routes else ())])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -61,12 +61,12 @@ def gated_config(registry_host: str, remote_url: str, expires: str = "24h") -> s
         """)
 
 
-def spawn(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+def spawn(tmp: Path, port: int, args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
     """`imagebot run` on `port` with the config, secrets and state folders under `tmp`, logging to imagebot.log."""
     with (tmp / "imagebot.log").open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "imagebot", "run", "-c", str(tmp / "config"), "--secrets-dir", str(tmp / "secrets"),
-             "--state-dir", str(tmp / "state"), "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
+             "--state-dir", str(tmp / "state"), "--listen", f"127.0.0.1:{port}", "--log-format", "json", *args],
             cwd=ROOT, env=hermetic_env(tmp / "home"), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
@@ -77,7 +77,7 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def gated_service(tmp: Path, slack: SlackFake, expires: str = "24h") -> Iterator[Service]:
+def gated_service(tmp: Path, slack: SlackFake, expires: str = "24h", args: Sequence[str] = ()) -> Iterator[Service]:
     """Registry with team/app:1.0.0 (the remote uses it), the service started and ready (see `restart`)."""
     port = free_port()
     with ExitStack() as stack:
@@ -95,7 +95,7 @@ def gated_service(tmp: Path, slack: SlackFake, expires: str = "24h") -> Iterator
             (tmp / "secrets" / name).mkdir(parents=True)
             for key, value in values.items():
                 (tmp / "secrets" / name / key).write_text(value)
-        process = spawn(tmp, port)
+        process = spawn(tmp, port, args)
         stack.callback(_kill, process)
         service = Service(process, port, tmp / "imagebot.log", tmp / "config", registry, remote, None)
         stack.callback(service.http.close)
@@ -104,10 +104,10 @@ def gated_service(tmp: Path, slack: SlackFake, expires: str = "24h") -> Iterator
         yield service
 
 
-def restart(service: Service, tmp: Path) -> Service:
+def restart(service: Service, tmp: Path, args: Sequence[str] = ()) -> Service:
     """Stop the service (SIGTERM) and start it again on the same port, config and state folder."""
     assert service.stop() == 0
-    process = spawn(tmp, service.port)
+    process = spawn(tmp, service.port, args)
     again = Service(process, service.port, tmp / "imagebot.log", tmp / "config", service.registry, service.remote, None)
     try:
         again.wait_ready()

@@ -120,11 +120,11 @@ def parse_click(body: bytes) -> Click:
 
 
 class SlackInteractions:
-    """The route's handler. `context()` gives the config and secrets in force; `on_approved(key)` runs
-    the automation (it recomputes and commits only what was approved)."""
+    """The route's handler. `context()` gives the config and secrets in force; `on_approved(request)` runs
+    the automation of an approved request (it recomputes and commits only what was approved)."""
 
     def __init__(self, store: Store, context: Callable[[], tuple[Config, SecretStore]],
-                 on_approved: Callable[[str], None], *, clock: Callable[[], float] = time.time) -> None:
+                 on_approved: Callable[[Approval], None], *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.context = context
         self.on_approved = on_approved
@@ -205,7 +205,7 @@ class SlackInteractions:
         log.info("approval #%d %s by %s", decided.id, decided.state, who, extra={"automation": decided.automation})
         await self._answer(app, click.response_url, decided_message(decided, _outcome_line(decided, click.user)))
         if decided.state == "approved":
-            self.on_approved(decided.automation)
+            self.on_approved(decided)
 
     async def _may_approve(self, app: SlackApp, user: str, approvers: list[str]) -> bool:
         if user in approvers:

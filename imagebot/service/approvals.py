@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,12 +15,53 @@ from imagebot.approval.interactions import PATH, SlackInteractions
 from imagebot.service.app import any_method_route
 from imagebot.service.serial import Trigger
 
+log = logging.getLogger("imagebot.service")
+
 if TYPE_CHECKING:
+    from imagebot.approval import Approval
     from imagebot.service.runtime import Runtime
     from imagebot.store import Store
 
 
 RECENT = 20  # decided requests shown beside the open ones
+WATCH_PERIOD = 5.0  # seconds between looks at the state database for decisions made elsewhere
+
+
+class ApprovalWatch:
+    """Decisions made outside this process (`imagebot approve` on the state folder) and requests that
+    have expired: the automation runs once for each, to commit what was approved or to announce the
+    expiry. Each request starts at most one such run, so a delivery that keeps failing is retried at the
+    automation's own interval, not every few seconds."""
+
+    def __init__(self, runtime: Runtime, period: float = WATCH_PERIOD) -> None:
+        self.runtime = runtime
+        self.period = period
+        self._started: set[int] = set()
+
+    def approved(self, approval: Approval) -> None:
+        """An approval given in this process (Slack, the status page): run the automation now."""
+        self._started.add(approval.id)
+        self.runtime.automations.request(approval.automation, Trigger("approval"))
+
+    def tick(self, now: float | None = None) -> list[str]:
+        """Ask for the runs due now; the automations asked for."""
+        now = time.time() if now is None else now
+        asked = []
+        for approval in self.runtime.store.approvals(("pending", "approved")):
+            due = approval.state == "approved" or approval.expires_at <= now
+            if due and approval.id not in self._started:
+                self._started.add(approval.id)
+                self.runtime.automations.request(approval.automation, Trigger("approval"))
+                asked.append(approval.automation)
+        return asked
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except sqlite3.Error as err:  # a busy or damaged database: try again at the next look
+                log.warning("approval watch: %s", err)
+            await asyncio.sleep(self.period)
 
 
 def approvals_view(store: Store) -> list[dict[str, Any]]:
@@ -35,12 +80,7 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
 
 
-def run_approved(runtime: Runtime, automation: str) -> None:
-    """An approval was given: run the automation now (it recomputes, and commits only what was approved)."""
-    runtime.automations.request(automation, Trigger("approved"))
-
-
-def approval_route(runtime: Runtime) -> Route:
+def approval_route(runtime: Runtime, watch: ApprovalWatch) -> Route:
     interactions = SlackInteractions(runtime.store, lambda: (runtime.generation.config, runtime.secrets),
-                                     lambda key: run_approved(runtime, key))
+                                     watch.approved)
     return any_method_route(PATH, interactions.handle, name="slack-interactions")

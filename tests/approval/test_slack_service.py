@@ -122,3 +122,27 @@ def test_a_newer_image_supersedes_in_the_thread_and_a_restart_keeps_the_request(
 
 def status_of(svc: Service) -> dict:
     return svc.http.get("/status").json()
+
+
+def test_the_service_acts_on_a_cli_approval_and_announces_expiry_in_the_thread(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.service_run._stack import ROOT
+
+    with SlackFake() as slack, gated_service(tmp_path, slack, expires="6s") as svc:
+        before = svc.remote.head()
+        svc.registry.push_image(REPOSITORY, "1.1.0")
+        [first] = requests_with_buttons(slack, 1)
+        expired = wait_for_message(slack, f"approval #{approval_id(first)} expired unanswered")
+        assert expired.body.get("thread_ts") == first.ts and expired.errors == []
+        assert svc.remote.head() == before
+
+        svc.registry.push_image(REPOSITORY, "1.2.0")
+        second = requests_with_buttons(slack, 2)[1]
+        approve = subprocess.run([sys.executable, "-m", "imagebot", "approve", str(approval_id(second)),
+                                  "--state-dir", str(tmp_path / "state")], cwd=ROOT, capture_output=True, text=True)
+        assert approve.returncode == 0, approve.stderr
+        after = svc.wait_head_change(before, timeout=20)
+        assert ":1.2.0" in svc.remote.read("apps/app.yaml")
+        assert "via cli" in svc.remote.message(after)

@@ -61,7 +61,8 @@ def approvals_page(desk: ApprovalDesk) -> dict[str, Any]:
             "decided": [approval_doc(a, desk.approval_decisions(a.id)) for a in decided]}
 
 
-def approval_routes(page: StatusPage, desk: ApprovalDesk, on_approved: Callable[[str], None]) -> list[BaseRoute]:
+def approval_routes(page: StatusPage, desk: ApprovalDesk, on_approved: Callable[[Approval], None],
+                    ) -> list[BaseRoute]:
     async def html(request: Request) -> Response:
         session = page._session(request)
         if page.settings.pages_need_login and session is None:
@@ -93,7 +94,7 @@ def approval_routes(page: StatusPage, desk: ApprovalDesk, on_approved: Callable[
             except ApprovalError as err:
                 return page._error(request, 409, f"{err}.")
             if decided.state == "approved":
-                on_approved(decided.automation)
+                on_approved(decided)
             if "application/json" in request.headers.get("accept", ""):
                 return JSONResponse({"id": decided.id, "state": decided.state}, 200)
             return RedirectResponse(f"/approvals?decided={decided.id}&state={decided.state}", 303)

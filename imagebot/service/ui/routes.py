@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from imagebot.approval import Approval
 from imagebot.service.ui import fragments, views
 from imagebot.service.ui.approvals import ApprovalDesk, approval_routes
 from imagebot.service.ui.auth import (
@@ -62,7 +63,7 @@ class _Refused(Exception):
 
 def ui_routes(source: StatusSource, actions: UiActions | None, settings: UiSettings, *,
               status: Callable[[], Mapping[str, object]] | None = None,
-              approvals: tuple[ApprovalDesk, Callable[[str], None]] | None = None) -> list[BaseRoute]:
+              approvals: tuple[ApprovalDesk, Callable[[Approval], None]] | None = None) -> list[BaseRoute]:
     """The status page's routes, reading `source`; `actions` None (or no token in `settings`) turns
     the buttons off. With `status` (the service's /status document), /status is served here too,
     behind the login when `settings` puts the pages there. With `approvals` (the state database and

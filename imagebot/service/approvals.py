@@ -47,7 +47,9 @@ class ApprovalWatch:
         """Ask for the runs due now; the automations asked for."""
         now = time.time() if now is None else now
         asked = []
-        for approval in self.runtime.store.approvals(("pending", "approved")):
+        open_requests = self.runtime.store.approvals(("pending", "approved"), limit=1000)
+        self._started &= {a.id for a in open_requests}  # decided ones are done with
+        for approval in open_requests:
             due = approval.state == "approved" or approval.expires_at <= now
             if due and approval.id not in self._started:
                 self._started.add(approval.id)

@@ -51,9 +51,13 @@ def test_a_push_waits_and_approval_gives_one_commit_with_the_trailer(workspace: 
     before = remote.head()
     workspace.push_tags("app", "1.1.0")
 
-    assert run_json(workspace)["status"] == "awaiting-approval"
+    waiting = run_json(workspace)
+    assert waiting["status"] == "awaiting-approval" and len(waiting["changes"]) == 1
     assert remote.head() == before, "nothing is committed before approval"
     [pending] = approvals(workspace)
+    assert waiting["approval"] == pending["id"]
+    text = workspace.run().stdout
+    assert f"awaiting approval #{pending['id']} (1 change(s)): imagebot approve {pending['id']}" in text
     assert pending["state"] == "pending" and pending["baseCommit"] == before
     assert [(c["file"], c["old"].rsplit(":", 1)[1], c["new"].rsplit(":", 1)[1]) for c in pending["changes"]] == \
         [("deploy/app.yaml", "1.0.0", "1.1.0")]

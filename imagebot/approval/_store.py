@@ -158,21 +158,25 @@ class ApprovalStore:
                         at: float | None = None) -> Approval:
         """Approve or reject a pending request, once; raises ApprovalError naming why it cannot be."""
         at = time.time() if at is None else at
+        refusal: str | None = None
         with self._transaction():
             row = self._db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id=?", (approval,)).fetchone()
-            if row is None:
-                raise ApprovalError(f"approval #{approval} does not exist")
-            current = _approval(row)
-            if current.state == "pending" and current.expires_at <= at:
-                self._expire(current, at)
-                raise ApprovalError(f"approval #{approval} expired at {_iso(current.expires_at)}")
-            if current.state != "pending":
+            current = _approval(row) if row else None
+            if current is None:
+                refusal = f"approval #{approval} does not exist"
+            elif current.state == "pending" and current.expires_at <= at:
+                # left pending: the automation's next run marks it expired and announces it
+                refusal = f"approval #{approval} expired at {_iso(current.expires_at)}"
+            elif current.state != "pending":
                 by = f" by {current.decided_by}" if current.decided_by else ""
                 extra = f" (by #{current.superseded_by})" if current.superseded_by else ""
-                raise ApprovalError(f"approval #{approval} is already {current.state}{by}{extra}")
-            self._db.execute("UPDATE approvals SET state=?, decided_by=?, decided_via=?, decided_at=? "
-                             "WHERE id=? AND state='pending'", (decision, who, via, at, approval))
-            self._log_decision(approval, current.automation, decision, who, via, at)
+                refusal = f"approval #{approval} is already {current.state}{by}{extra}"
+            else:
+                self._db.execute("UPDATE approvals SET state=?, decided_by=?, decided_via=?, decided_at=? "
+                                 "WHERE id=? AND state='pending'", (decision, who, via, at, approval))
+                self._log_decision(approval, current.automation, decision, who, via, at)
+        if refusal is not None:
+            raise ApprovalError(refusal)
         found = self.approval(approval)
         assert found is not None
         return found

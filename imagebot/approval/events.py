@@ -42,7 +42,8 @@ def approval_event(store: Store, automation: ImageUpdateAutomation, approval: Ap
               "withdrawn": "ApprovalWithdrawn", "approved": "Approved", "rejected": "Rejected"}[action]
     return Event(severity="info", reason=reason, message=message, involved_object=ref, automation=automation.key,
                  changes=changes, repository_url=approval.repository_url, branch=approval.branch,
-                 labels=automation.metadata.labels, approval=note(store, approval, action))
+                 labels=automation.metadata.labels, approval=note(store, approval, action),
+                 metadata={"approval": str(approval.id)})
 
 
 def request_message(approval: Approval) -> str:

@@ -190,8 +190,10 @@ class SlackInteractions:
             return
         if not await self._may_approve(app, click.user, automation.spec.approval.approvers):
             log.warning("slack user %s is not an approver of %s", click.user, approval.automation)
+            by_mail = "" if app.token or not any("@" in a for a in automation.spec.approval.approvers) else \
+                " E-mail approvers are recognised only when the Provider's secret has the bot `token`."
             await self._answer(app, click.response_url, ephemeral(
-                f"You are not an approver of {approval.automation} (spec.approval.approvers)."))
+                f"You are not an approver of {approval.automation} (spec.approval.approvers).{by_mail}"))
             return
         who = clean_who(f"slack:{click.user}" + (f" ({click.user_name})" if click.user_name else ""))
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,10 @@ def _when(at: float | None) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if at else "-"
 
 
+def _state(approval: Any, now: float) -> str:
+    return "expired" if approval.state == "pending" and approval.expires_at <= now else approval.state
+
+
 def _open_store(args: argparse.Namespace, command: str) -> Any:
     from imagebot.store import Store
 
@@ -52,11 +57,11 @@ def run_list(args: argparse.Namespace) -> int:
     if store is None:
         return 1
     with store:
-        store.expire_approvals(args.automation)
+        now = time.time()  # a request past its time is shown expired; its automation's run records that
         found = store.approvals(None if args.all else ("pending", "approved"), args.automation)
         decisions = {a.id: store.approval_decisions(a.id) for a in found} if args.all else {}
     if args.output == "json":
-        print(json.dumps([{**a.as_dict(), "diff": a.diff,
+        print(json.dumps([{**a.as_dict(), "state": _state(a, now), "diff": a.diff,
                            "decisions": [{"decision": d.decision, "who": d.who, "via": d.via, "at": d.at,
                                           "detail": d.detail} for d in decisions.get(a.id, [])]}
                           for a in found], indent=2))
@@ -64,7 +69,8 @@ def run_list(args: argparse.Namespace) -> int:
     if not found:
         print("no approval requests" if args.all else "no pending approval requests")
     for a in found:
-        state = a.state if a.state != "pending" else f"pending until {_when(a.expires_at)}"
+        state = _state(a, now)
+        state = f"pending until {_when(a.expires_at)}" if state == "pending" else state
         print(f"#{a.id}  {a.automation}  {state}  (base {a.base_commit[:12]}, asked {_when(a.created_at)})")
         for change in a.changes:
             print(f"    {change.get('file')}: {change.get('old')} -> {change.get('new')}")

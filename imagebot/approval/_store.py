@@ -231,11 +231,11 @@ class ApprovalStore:
         return _approval(row) if row else None
 
     def last_closed_approval(self, automation: str) -> Approval | None:
-        """The automation's latest request that was rejected or expired (so the same change is not asked again)."""
+        """The automation's latest request once it is closed (delivered, rejected, expired, superseded)."""
         row = self._db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE automation=? ORDER BY id DESC LIMIT 1",
                                (automation,)).fetchone()
         found = _approval(row) if row else None
-        return found if found is not None and found.state in ("rejected", "expired") else None
+        return found if found is not None and found.state not in OPEN_STATES else None
 
     def approvals(self, states: tuple[ApprovalState, ...] | None = OPEN_STATES, automation: str | None = None,
                   limit: int = 100) -> list[Approval]:

@@ -83,7 +83,7 @@ def gate_events(store: Store, outcome: AutomationOutcome) -> list[Event]:
 def delivered_event(store: Store, outcome: AutomationOutcome, event: Event) -> Event:
     """The commit's event, in the request's thread, saying who approved it."""
     approved = outcome.approved
-    if approved is None:
+    if approved is None or approved.state == "delivered":  # a push branch kept up to date: said before
         return event
     who = f"; approved by {approved.decided_by} via {approved.decided_via} (approval #{approved.id})"
     return dataclasses.replace(event, message=event.message + who, approval=note(store, approved, "delivered"))

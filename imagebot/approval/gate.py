@@ -4,7 +4,9 @@ The change set (files, objects, old and new values, setters) is what a person ap
 fingerprint. A run commits only an approved request whose change set is exactly what it computes
 now on the current head; any difference (a newer tag, a moved file) becomes a new pending request
 that supersedes the old one. A change set that was rejected or expired is not asked for again:
-only a different one (a newer image) opens a new request.
+only a different one (a newer image) opens a new request. A delivered change set that the checkout
+branch does not hold yet (it went to a separate push branch or a pull request) is delivered again as
+approved, which leaves that branch as it is.
 """
 
 from __future__ import annotations
@@ -78,7 +80,10 @@ def settle(store: Store, automation: ImageUpdateAutomation, changes: list[dict[s
     if current is None:
         closed = store.last_closed_approval(automation.key)
         if closed is not None and closed.fingerprint == print_:
-            return Verdict(declined=closed, expired=expired)
+            if closed.state == "delivered":  # delivered to a push branch main does not have yet: keep it there
+                return Verdict(deliver=closed, expired=expired)
+            if closed.state in ("rejected", "expired"):
+                return Verdict(declined=closed, expired=expired)
     new = store.request_approval(automation=automation.key, repository_url=repository_url, branch=branch,
                                  base_commit=base_commit, changes=changes, fingerprint=print_, diff=diff,
                                  expires_after=automation.spec.approval.expires_after,

@@ -152,7 +152,7 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
         return failed(outcome, FailureKind.CONFIG, str(err))
     if delivered is None:
         return outcome
-    if outcome.approved is not None and store is not None and delivered.pushed:
+    if outcome.approved is not None and store is not None:  # pushed now, or the push branch holds it already
         store.approval_delivered(outcome.approved.id, delivered.commit)
     if not delivered.pushed:
         outcome.intent = None

@@ -148,3 +148,22 @@ def test_expiry_drops_the_request_and_leaves_the_remote_untouched(workspace: Wor
     assert remote.head() == before
     [expired] = approvals(workspace, "--all")
     assert expired["state"] == "expired"
+
+
+def test_an_approved_change_on_a_separate_push_branch_is_not_asked_again(workspace: Workspace, tmp_path: Path) -> None:
+    workspace.push_tags("app", "1.0.0")
+    remote = make_bare_repo(tmp_path / "remote.git",
+                            {"deploy/app.yaml": deployment("app", f"{workspace.image('app')}:1.0.0")})
+    workspace.write_config(Gated({"approvers": ["U0APPROVER"]}, git_url=remote.url, push={"branch": "imagebot"}))
+    main = remote.head()
+    workspace.push_tags("app", "1.1.0")
+    run_json(workspace)
+    [pending] = approvals(workspace)
+    assert workspace.imagebot("approve", str(pending["id"]), "--state-dir", str(workspace.state)).returncode == 0
+    assert run_json(workspace)["status"] == "committed"
+    branch = remote.head("imagebot")
+    assert "Approved-by: " in remote.message(branch)
+
+    again = run_json(workspace)  # main still lacks the change: the approved one stays on its branch
+    assert again["status"] == "unchanged" and approvals(workspace) == []
+    assert remote.head("imagebot") == branch and remote.head() == main

@@ -5,11 +5,15 @@ a newer image supersedes the request in its thread, and a restart keeps what is 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from tests.approval._gated_service import SIGNING_SECRET, gated_service, interactions_url, restart
-from tests.service_run._stack import REPOSITORY, Service
+from tests.service_run._stack import REPOSITORY, ROOT
 from tests.support.slackfake import Posted, SlackFake
 
 
@@ -78,8 +82,6 @@ def test_a_signed_approval_in_slack_commits_exactly_once(tmp_path: Path) -> None
         assert "approved by slack:U0LEAD" in committed.body["text"]
 
         # the same click again, byte for byte: a replay
-        import httpx
-
         replay = httpx.post(interactions_url(svc), content=body, headers=headers, timeout=10, trust_env=False)
         assert replay.status_code == 401 and "replayed" in replay.text
         time.sleep(0.5)
@@ -120,29 +122,32 @@ def test_a_newer_image_supersedes_in_the_thread_and_a_restart_keeps_the_request(
             svc.stop()
 
 
-def status_of(svc: Service) -> dict:
-    return svc.http.get("/status").json()
-
-
-def test_the_service_acts_on_a_cli_approval_and_announces_expiry_in_the_thread(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.service_run._stack import ROOT
-
-    with SlackFake() as slack, gated_service(tmp_path, slack, expires="6s") as svc:
+def test_the_service_announces_an_expired_request_in_its_thread(tmp_path: Path) -> None:
+    with SlackFake() as slack, gated_service(tmp_path, slack, expires="3s") as svc:
         before = svc.remote.head()
         svc.registry.push_image(REPOSITORY, "1.1.0")
         [first] = requests_with_buttons(slack, 1)
         expired = wait_for_message(slack, f"approval #{approval_id(first)} expired unanswered")
         assert expired.body.get("thread_ts") == first.ts and expired.errors == []
         assert svc.remote.head() == before
+        answer, _, _ = slack.click(interactions_url(svc), SIGNING_SECRET, approval_id(first), response_id=1)
+        assert answer.status_code == 200
+        [late] = slack.wait("responses", 1)
+        assert "expired" in json.dumps(late.body) and late.errors == []
+        time.sleep(0.5)
+        assert svc.remote.head() == before
 
-        svc.registry.push_image(REPOSITORY, "1.2.0")
-        second = requests_with_buttons(slack, 2)[1]
-        approve = subprocess.run([sys.executable, "-m", "imagebot", "approve", str(approval_id(second)),
+
+def test_the_service_delivers_an_approval_made_with_the_cli(tmp_path: Path) -> None:
+    with SlackFake() as slack, gated_service(tmp_path, slack) as svc:
+        before = svc.remote.head()
+        svc.registry.push_image(REPOSITORY, "1.1.0")
+        [request] = requests_with_buttons(slack, 1)
+        approve = subprocess.run([sys.executable, "-m", "imagebot", "approve", str(approval_id(request)),
                                   "--state-dir", str(tmp_path / "state")], cwd=ROOT, capture_output=True, text=True)
         assert approve.returncode == 0, approve.stderr
-        after = svc.wait_head_change(before, timeout=20)
-        assert ":1.2.0" in svc.remote.read("apps/app.yaml")
+        after = svc.wait_head_change(before, timeout=30)
+        assert ":1.1.0" in svc.remote.read("apps/app.yaml")
         assert "via cli" in svc.remote.message(after)
+        committed = wait_for_message(slack, after[:7])
+        assert committed.body.get("thread_ts") == request.ts

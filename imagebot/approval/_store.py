@@ -259,6 +259,15 @@ class ApprovalStore:
         rows = self._db.execute(query + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
         return [Decision(*r) for r in rows]
 
+    def approval_decisions_after(self, last: int, limit: int = 100) -> list[tuple[int, Decision]]:
+        """Decisions logged after the one numbered `last`, oldest first, with their numbers."""
+        rows = self._db.execute("SELECT id, approval, automation, decision, who, via, at, detail FROM "
+                                "approval_decisions WHERE id > ? ORDER BY id LIMIT ?", (last, limit)).fetchall()
+        return [(r[0], Decision(*r[1:])) for r in rows]
+
+    def last_approval_decision(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM approval_decisions").fetchone()[0])
+
     def approval_for_commit(self, commit: str) -> Approval | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE commit_sha=?", (commit,)).fetchone()
         return _approval(row) if row else None

@@ -37,6 +37,7 @@ class ApprovalWatch:
         self.runtime = runtime
         self.period = period
         self._started: set[int] = set()
+        self._announced = runtime.store.last_approval_decision()  # decisions before the start are not news
 
     def approved(self, approval: Approval) -> None:
         """An approval given in this process (Slack, the status page): run the automation now."""
@@ -55,7 +56,26 @@ class ApprovalWatch:
                 self._started.add(approval.id)
                 self.runtime.automations.request(approval.automation, Trigger("approval"))
                 asked.append(approval.automation)
+        self._announce()
         return asked
+
+    def _announce(self) -> None:
+        """Decisions made on the status page or with the CLI, into the request's Slack thread (a click
+        in Slack replaces its own message already)."""
+        from imagebot.approval.events import approval_event
+
+        for number, decision in self.runtime.store.approval_decisions_after(self._announced):
+            self._announced = number
+            if decision.via not in ("ui", "cli") or decision.decision not in ("approved", "rejected"):
+                continue
+            approval = self.runtime.store.approval(decision.approval)
+            automation = self.runtime.generation.config.find("ImageUpdateAutomation", decision.automation)
+            if approval is None or automation is None:
+                continue
+            outcome = "committing it now" if decision.decision == "approved" else "nothing will be committed"
+            self.runtime.generation.dispatcher.dispatch(approval_event(
+                self.runtime.store, automation, approval, decision.decision,
+                f"approval #{approval.id} {decision.decision} by {decision.who} via {decision.via}: {outcome}"))
 
     async def run(self) -> None:
         while True:

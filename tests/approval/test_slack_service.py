@@ -151,3 +151,5 @@ def test_the_service_delivers_an_approval_made_with_the_cli(tmp_path: Path) -> N
         assert "via cli" in svc.remote.message(after)
         committed = wait_for_message(slack, after[:7])
         assert committed.body.get("thread_ts") == request.ts
+        said = wait_for_message(slack, f"approval #{approval_id(request)} approved by ")
+        assert said.body.get("thread_ts") == request.ts and " via cli: committing it now" in said.body["text"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.approval._gated_service import gated_service
+from tests.approval.test_slack_service import wait_for_message
 from tests.service_run._stack import REPOSITORY, Service
 from tests.support.slackfake import SlackFake
 
@@ -82,5 +83,8 @@ def test_an_operator_approves_and_rejects_on_the_status_page(tmp_path: Path) -> 
             assert {(d["id"], d["state"]) for d in decided} == {(request["id"], "delivered"),
                                                                 (second["id"], "rejected")}
             assert svc.http.get("/status/approvals").json()["pending"] == []
+            notice = wait_for_message(slack, f"approval #{second['id']} rejected by ui:operator via ui")
+            [asked] = [m for m in slack.messages if f"approval #{second['id']}: this change waits" in m.body["text"]]
+            assert notice.body.get("thread_ts") == asked.ts and notice.errors == []
             time.sleep(0.5)
             assert svc.remote.head() == after

@@ -47,6 +47,11 @@ def test_an_operator_approves_and_rejects_on_the_status_page(tmp_path: Path) -> 
         before = svc.remote.head()
         svc.registry.push_image(REPOSITORY, "1.1.0")
         [request] = pending(svc, 1)
+        badge = '<a class="badge" href="/approvals">awaiting approval</a>'
+        deadline = time.monotonic() + 10  # the run that asked is recorded on the board as it ends
+        while badge not in svc.http.get("/automations").text and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert badge in svc.http.get("/automations").text
         page = svc.http.get("/approvals").text
         assert f"#{request['id']}" in page and "+ " not in page.split('class="diff">')[0]
         diff = page.split('<pre class="diff">')[1].split("</pre>")[0]

@@ -83,6 +83,8 @@ class ApprovalWatch:
                 self.tick()
             except sqlite3.Error as err:  # a busy or damaged database: try again at the next look
                 log.warning("approval watch: %s", err)
+            except Exception:  # a bug costs one look, not the watch
+                log.exception("approval watch failed")
             await asyncio.sleep(self.period)
 
 

@@ -69,6 +69,12 @@ def settle(store: Store, automation: ImageUpdateAutomation, changes: list[dict[s
     expired = tuple(store.expire_approvals(automation.key, at=now))
     current = store.open_approval(automation.key)
     if not changes:
+        if current is not None and current.state == "approved":
+            # a run killed after its push: the next run recorded the commit from its intent (recover.py)
+            landed = next(iter(store.deliveries(automation.key, limit=1)), None)
+            if landed is not None and landed.commit and landed.at >= (current.decided_at or 0):
+                store.approval_delivered(current.id, landed.commit, at=now)
+                return Verdict(expired=expired)
         if current is not None and store.withdraw_approval(current.id, "nothing to change any more", at=now):
             return Verdict(withdrawn=current, expired=expired)
         return Verdict(expired=expired)

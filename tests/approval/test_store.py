@@ -74,3 +74,27 @@ def test_a_signature_is_used_once_and_forgotten_after_its_window(tmp_path: Path)
         assert store.first_use_of_signature("v0=aa", at=100.0, keep=600.0)
         assert not store.first_use_of_signature("v0=aa", at=200.0, keep=600.0)
         assert store.first_use_of_signature("v0=aa", at=800.0, keep=600.0)  # its timestamp is long stale by now
+
+
+def test_an_approved_push_recovered_after_a_kill_is_recorded_as_delivered(tmp_path: Path) -> None:
+    from imagebot.approval.gate import fingerprint, settle
+    from imagebot.config import ImageUpdateAutomation
+    from imagebot.store import Delivery
+
+    automation = ImageUpdateAutomation.model_validate({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "metadata": {"name": "auto", "namespace": "ns"},
+        "spec": {"interval": "5m", "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+                 "git": {"commit": {"author": {"name": "b", "email": "b@example.com"}}},
+                 "approval": {"approvers": ["U0APPROVER"]}}})
+    with Store(tmp_path) as store:
+        asked = settle(store, automation, CHANGES, "", base_commit="b" * 40, repository_url=None, branch="main",
+                       now=1000.0)
+        assert asked.requested and asked.pending is not None and asked.pending.fingerprint == fingerprint(CHANGES)
+        store.decide_approval(asked.pending.id, "approved", "u", "cli", at=1001.0)
+        # the run pushed, was killed before recording; the next one recorded the delivery from its intent
+        store.record_delivery(Delivery(1002.0, "ns/auto", None, "c" * 40, "main", None, CHANGES))
+        after = settle(store, automation, [], "", base_commit="c" * 40, repository_url=None, branch="main",
+                       now=1003.0)
+        assert after.withdrawn is None and after.pending is None
+        assert store.approval(asked.pending.id).state == "delivered"
+        assert store.approval(asked.pending.id).commit == "c" * 40

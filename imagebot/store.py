@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from imagebot.approval._store import APPROVAL_SCHEMA, ApprovalStore
 from imagebot.storefacts import FACTS_SCHEMA, FactsStore
 from imagebot.storefacts import FirstSeen as FirstSeen  # re-exported
 from imagebot.storefacts import ImageFacts as ImageFacts  # re-exported
@@ -149,7 +150,7 @@ def tag_revision(tags: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(tags)).encode()).hexdigest()[:16]
 
 
-class Store(FactsStore):
+class Store(FactsStore, ApprovalStore):
     """One SQLite file, `state.db` in the state folder; safe to share between a CLI and a service."""
 
     def __init__(self, state_dir: Path) -> None:
@@ -180,6 +181,7 @@ class Store(FactsStore):
                 raise sqlite3.DatabaseError(f"schema version {version} is not {SCHEMA_VERSION}")
             db.executescript(_SCHEMA)
             db.executescript(FACTS_SCHEMA)
+            db.executescript(APPROVAL_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM repositories").fetchone()
         except sqlite3.DatabaseError:

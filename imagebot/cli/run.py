@@ -196,7 +196,8 @@ def cycle_json(result: CycleResult) -> dict[str, Any]:
             "windowOpens": o.window_opens.isoformat() if o.window_opens else None,
             "changes": [{"file": c.file, "object": object_label(c.object), "old": c.old_value,
                          "new": c.new_value, "setter": c.setter} for c in (o.result.changes if o.result else [])]
-            if o.status in ("committed", "waiting") else [],
+            if o.status in ("committed", "waiting", "awaiting-approval") else [],
+            **({"approval": o.approval.pending.id} if o.approval and o.approval.pending else {}),
             "notes": [str(n) for n in o.notes],
         }
         for o in result.outcomes
@@ -238,6 +239,13 @@ def print_cycle(result: CycleResult) -> None:
             changes = outcome.result.changes if outcome.result else []
             print(f"{name}: waiting for window: {len(changes)} change(s) pending, "
                   f"{window_phrase(outcome.window_opens)}")
+            for change in changes:
+                print(f"  {change.file}:{change.line}: {change.old_value} -> {change.new_value}")
+        elif outcome.status == "awaiting-approval" and outcome.approval and outcome.approval.pending:
+            request = outcome.approval.pending
+            changes = outcome.result.changes if outcome.result else []
+            print(f"{name}: awaiting approval #{request.id} ({len(changes)} change(s)): "
+                  f"imagebot approve {request.id}, or reject it")
             for change in changes:
                 print(f"  {change.file}:{change.line}: {change.old_value} -> {change.new_value}")
         elif outcome.status == "unchanged" and outcome.commit:

@@ -308,6 +308,15 @@ class DeliveryWindow(_Model):
         return self
 
 
+class ApprovalSpec(_Model):
+    """extension: a change waits for a person's approval (Slack, the status page or the CLI) before it is
+    committed. `approvers`: Slack user IDs (U…/W…) or e-mail addresses; empty: nobody can approve in Slack."""
+
+    required: bool = True
+    approvers: list[str] = Field(default_factory=list)
+    expires_after: Duration = 24 * 3600.0
+
+
 class ImageUpdateAutomationSpec(_Model):
     source_ref: SourceRef
     git: GitSpec
@@ -316,6 +325,7 @@ class ImageUpdateAutomationSpec(_Model):
     suspend: bool = False
     policy_selector: LabelSelector | None = None
     schedule: list[DeliveryWindow] = Field(default_factory=list, description="extension: delivery windows")
+    approval: ApprovalSpec | None = Field(default=None, description="extension: approval gate")
 
 
 class ImageUpdateAutomation(FluxObject):

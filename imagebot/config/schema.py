@@ -27,6 +27,8 @@ _CRDS = {
 # Kubernetes object names (RFC 1123 subdomain) and namespaces (RFC 1123 label).
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# An approver: a Slack user ID (U…, W…) or an e-mail address.
+APPROVER_PATTERN = r"^([UW][A-Z0-9]{2,20}|[^@\s]+@[^@\s]+\.[^@\s]+)$"
 GIT_URL_PATTERN = r"^((http|https|ssh|file)://.*|/.*)$"
 _NAME = {"type": "string", "minLength": 1, "maxLength": 253, "pattern": NAME_PATTERN}
 _NAMESPACE = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": LABEL_PATTERN}
@@ -63,6 +65,7 @@ PATTERN_MEANINGS = {
     LABEL_PATTERN: "a Kubernetes namespace (lowercase letters, digits and '-')",
     r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$": "a duration such as 30s, 5m or 1h30m",
     r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$": "a duration in ms, s or m, such as 30s or 5m",
+    APPROVER_PATTERN: "a Slack user ID (such as U0123ABCD) or an e-mail address",
     GIT_URL_PATTERN: "a URL starting with https://, http://, ssh:// or file://, or an absolute path",
     r"^(http|https)://.*$": "a URL starting with https:// or http://",
     r"^https?://": "a URL starting with https:// or http://",
@@ -117,6 +120,17 @@ def _extensions(kind: str, spec: dict[str, Any]) -> None:
                     "cron": {"type": "string", "minLength": 1, "maxLength": 200},
                     "timeZone": {"type": "string", "minLength": 1, "maxLength": 64},
                 },
+            },
+        }
+        props["approval"] = {
+            "type": "object",
+            "description": "extension: a computed change waits for approval (Slack, status page, CLI)",
+            "properties": {
+                "required": {"type": "boolean"},
+                "approvers": {"type": "array", "maxItems": 100, "uniqueItems": True,
+                              "items": {"type": "string", "minLength": 1, "maxLength": 254,
+                                        "pattern": APPROVER_PATTERN}},
+                "expiresAfter": {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"},
             },
         }
         signing = props["git"]["properties"]["commit"]["properties"]["signingKey"]

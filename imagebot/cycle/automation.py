@@ -71,18 +71,46 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
             return [n for n in result.notes if not (n.code == "unknown-policy" and n.policy in selected)]
 
         def apply(workdir: Path) -> UpdateResult | None:
+            if spec.approval is not None and spec.approval.required:
+                if store is None:  # nowhere to keep the request: never commit unapproved
+                    raise AutomationError(FailureKind.CONFIG, "spec.approval needs the state folder")
+                if not gate(workdir):
+                    return None
             result = apply_policies(workdir, automation, values)
             outcome.notes = kept_notes(result)
             outcome.result = result
+            if outcome.approved is not None and change_dicts(result) != outcome.approved.changes:
+                return None  # not what was approved: never committed (gate() compared the same computation)
             return result if result.files else None
+
+        def gate(workdir: Path) -> bool:
+            """spec.approval: whether to commit on this head (an approved request of exactly this change)."""
+            from imagebot.approval.gate import settle, unified_diff
+
+            computed = apply_policies(workdir, automation, values, write=False)
+            outcome.notes = kept_notes(computed)
+            outcome.result = computed
+            assert store is not None
+            verdict = settle(store, automation, change_dicts(computed), unified_diff(computed),
+                             base_commit=checkout.head, repository_url=source.display_url,
+                             branch=push.branch if push and push.branch else source.branch)
+            outcome.approval, outcome.approved = verdict, verdict.deliver
+            if verdict.pending is not None:
+                outcome.status = "awaiting-approval"
+            return verdict.deliver is not None
 
         def message(result: UpdateResult) -> str:
             if releases is not None and any(release_key(c) not in outcome.releases for c in result.changes):
                 new_tags = {key: value.tag for key, value in values.items() if value.tag}
                 outcome.releases.update(releases.find_blocking(automation, result.changes, new_tags))
-            return render_message(change_records(result, outcome.releases),
+            text = render_message(change_records(result, outcome.releases),
                                   AutomationObject(namespace, automation.metadata.name),
                                   template=commit.message_template, values=commit.message_template_values)
+            if outcome.approved is not None:
+                from imagebot.approval.gate import with_trailer
+
+                text = with_trailer(text, outcome.approved)
+            return text
 
         def before_push(commit: str, ref: str, result: UpdateResult) -> None:
             if store is None:
@@ -124,6 +152,8 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
         return failed(outcome, FailureKind.CONFIG, str(err))
     if delivered is None:
         return outcome
+    if outcome.approved is not None and store is not None:  # pushed now, or the push branch holds it already
+        store.approval_delivered(outcome.approved.id, delivered.commit)
     if not delivered.pushed:
         outcome.intent = None
     outcome.commit = delivered.commit
@@ -211,9 +241,15 @@ def _notify(dispatcher: Dispatcher, store: Store, outcome: AutomationOutcome) ->
         if sent == 0:
             store.intent_notified(intent)
 
+    from imagebot.approval.events import delivered_event, gate_events
+
     for intent in outcome.recovered:
         send(recovered_event(outcome.automation, intent), intent.id)
+    for approval_event in gate_events(store, outcome):
+        dispatcher.dispatch(approval_event)
     event = outcome_event(outcome)
+    if event is not None and outcome.approved is not None:
+        event = delivered_event(store, outcome, event)
     if event is not None and not outcome.announced_elsewhere:
         send(event, outcome.intent)
 

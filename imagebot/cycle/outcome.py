@@ -10,13 +10,16 @@ from imagebot.config import ImageUpdateAutomation
 from imagebot.failures import Failure, FailureKind
 
 if TYPE_CHECKING:
+    from imagebot.approval import Approval
+    from imagebot.approval.gate import Verdict
     from imagebot.release import Release
     from imagebot.scan import ScanReport
     from imagebot.store import Intent
     from imagebot.update import Note, UpdateResult
 
 # waiting: a change is pending, outside every delivery window (spec.schedule); `window_opens` says until when
-Status = Literal["unchanged", "committed", "failed", "suspended", "waiting"]
+# awaiting-approval: a change is computed and waits for a person (spec.approval); `approval` is the request
+Status = Literal["unchanged", "committed", "failed", "suspended", "waiting", "awaiting-approval"]
 
 
 @dataclass
@@ -38,6 +41,8 @@ class AutomationOutcome:
     announced_elsewhere: bool = False  # another run found this push on the remote and recorded it first
     window_opens: datetime | None = None  # status "waiting": the next opening of a delivery window
     releases: dict[tuple[str, str, str], Release] = field(default_factory=dict)  # by release_key(change)
+    approval: Verdict | None = None  # spec.approval: what the gate decided this run
+    approved: Approval | None = None  # the approved request this run's commit delivers
 
     @property
     def ok(self) -> bool:

@@ -13,6 +13,7 @@ from ._dispatch import Dispatcher, Route
 from ._factory import Notifier, notifier_for
 from ._model import (
     AlertRule,
+    ApprovalNote,
     Event,
     EventSource,
     ImageChange,
@@ -26,6 +27,7 @@ from ._model import (
 
 __all__ = [
     "AlertRule",
+    "ApprovalNote",
     "Backoff",
     "Dispatcher",
     "Event",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -63,6 +63,18 @@ class ImageChange:
     release: Release | None = None  # the new image's source, compare link and release notes, when known
 
 
+@dataclass(frozen=True)
+class ApprovalNote:
+    """An event about an approval request (spec.approval). `action` "requested" carries Approve/Reject
+    buttons in Slack; `threads` (Provider ref -> Slack message ts) puts a follow-up in the request's
+    thread where the Provider posts with the Web API; `on_posted(provider, channel, ts)` learns those."""
+
+    id: int
+    action: str  # requested, superseded, expired, withdrawn, approved, rejected, delivered
+    threads: Mapping[str, str] = field(default_factory=dict)
+    on_posted: Callable[[str, str, str], None] | None = field(default=None, compare=False, repr=False)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -81,6 +93,7 @@ class Event:
     repository_url: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)  # the involved object's, for Alert matchLabels
+    approval: ApprovalNote | None = None  # spec.approval: the request this event is about
     timestamp: datetime = field(default_factory=_now)
 
     def __post_init__(self) -> None:

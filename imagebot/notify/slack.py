@@ -7,6 +7,7 @@ answers `invalid_blocks`.
 
 from __future__ import annotations
 
+import contextvars
 import re
 from typing import Any
 
@@ -19,6 +20,9 @@ from ._model import Event, NotifyError, Severity
 from ._post import Delivery, WebhookNotifier, json_body
 from ._text import facts, title, truncate
 
+_SENDING: contextvars.ContextVar[Event | None] = contextvars.ContextVar("imagebot_slack_event", default=None)
+APPROVE_ACTION = "imagebot.approve"  # action_id of the Approve button; its value is the approval's id
+REJECT_ACTION = "imagebot.reject"
 _CHANGE_REQUEST = re.compile(r"/(?:pull|pulls|merge_requests)/(\d+)/?$")
 
 MAX_BLOCKS = 50
@@ -97,7 +101,10 @@ def message(event: Event, *, channel: str | None = None, username: str | None = 
     changes = _change_sections(event, room)
     blocks.extend(changes)
     blocks.extend(_release_sections(event, room - len(changes)))
-    blocks.extend(fact_sections[: max(0, MAX_BLOCKS - len(blocks) - 1)])
+    actions = approval_actions(event.approval.id) if event.approval and event.approval.action == "requested" else None
+    blocks.extend(fact_sections[: max(0, MAX_BLOCKS - len(blocks) - 1 - (actions is not None))])
+    if actions is not None:
+        blocks.append(actions)
     blocks.append(context)
 
     payload: dict[str, Any] = {
@@ -110,6 +117,16 @@ def message(event: Event, *, channel: str | None = None, username: str | None = 
     if username:
         payload["username"] = username
     return payload
+
+
+def approval_actions(approval: int) -> dict[str, Any]:
+    """Approve and Reject buttons (Block Kit `actions` with two `button` elements) for a request."""
+    return {"type": "actions", "block_id": f"imagebot-approval-{approval}", "elements": [
+        {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": str(approval),
+         "text": {"type": "plain_text", "text": "Approve", "emoji": False}},
+        {"type": "button", "action_id": REJECT_ACTION, "style": "danger", "value": str(approval),
+         "text": {"type": "plain_text", "text": "Reject", "emoji": False}},
+    ]}
 
 
 def _change_sections(event: Event, room: int) -> list[dict[str, Any]]:
@@ -156,8 +173,19 @@ def _release_sections(event: Event, room: int) -> list[dict[str, Any]]:
 
 
 class SlackNotifier(WebhookNotifier):
+    async def send(self, event: Event) -> None:
+        token = _SENDING.set(event)  # check() reads it: a posted approval request's ts is remembered
+        try:
+            await super().send(event)
+        finally:
+            _SENDING.reset(token)
+
     def render(self, event: Event) -> Delivery:
         payload = message(event, channel=self.settings.channel, username=self.settings.username)
+        thread = event.approval.threads.get(self.settings.ref) if event.approval else None
+        if thread and self.settings.token:
+            # Only the Web API threads (chat.postMessage answers the ts); an incoming webhook posts anew.
+            payload["thread_ts"] = thread
         headers = self.base_headers()
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
@@ -175,3 +203,8 @@ class SlackNotifier(WebhookNotifier):
             error = _redact.scrub(str(data.get("error", "unknown error")), self._secrets)
             where = f"slack provider {self.settings.ref} ({_redact.redact_url(self.url)})"
             raise NotifyError(f"{where}: Slack API error {error}", retryable=error == "ratelimited")
+        event = _SENDING.get()
+        if (isinstance(data, dict) and event is not None and event.approval is not None
+                and event.approval.on_posted is not None and event.approval.action == "requested"
+                and isinstance(data.get("ts"), str) and isinstance(data.get("channel"), str)):
+            event.approval.on_posted(self.settings.ref, data["channel"][:64], data["ts"][:32])

@@ -79,6 +79,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from imagebot.service.app import health_app, service_app
+    from imagebot.service.approvals import ApprovalWatch, approval_route
     from imagebot.service.health import Heartbeat, ThreadedHttpServer
     from imagebot.service.hooks import HookEndpoint
     from imagebot.service.limits import HEALTH_LIMITS, Limits
@@ -113,9 +114,12 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
 
         limits = Limits()
         # The status page serves /status too, behind its login when --ui-auth all says so.
-        status_page = ui_routes(page, page, ui or UiSettings(), status=runtime.status)
+        approval_watch = ApprovalWatch(runtime)
+        status_page = ui_routes(page, page, ui or UiSettings(), status=runtime.status,
+                                approvals=(store, approval_watch.approved))
         app = service_app(runtime, hooks, ready, limits=limits, serve_status=False,
-                          extra_routes=[*status_page, *(extra_routes(runtime) if extra_routes else ())])
+                          extra_routes=[*status_page, approval_route(runtime, approval_watch),
+                                        *(extra_routes(runtime) if extra_routes else ())])
         heartbeat = Heartbeat()
         heartbeat_task = loop.create_task(heartbeat.run())
         servers: list[HttpServer | ThreadedHttpServer] = [
@@ -172,6 +176,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
         scheduler.start()
         watch_task = loop.create_task(watcher.run())
         runtime.start()
+        approvals_task = loop.create_task(approval_watch.run())
         log.info("imagebot service ready: %d repositories, %d policies, %d automations, %d receivers",
                  len(generation.config.repositories), len(generation.config.policies),
                  len(generation.config.automations), len(generation.receivers),
@@ -183,6 +188,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             watch_task.cancel()
+            approvals_task.cancel()
             for task in reloading:
                 task.cancel()
             # Hooks first: a push arriving now would start work we are about to refuse.

@@ -341,8 +341,12 @@ class Runtime:
 
     def status(self) -> dict[str, object]:
         """What /status shows: each configured object and what it did last (None: not yet)."""
+        from imagebot.service.approvals import approvals_view
+
         generation = self.generation
-        return status_view(generation.config, self.board, self._latest, generation.receivers)
+        view = status_view(generation.config, self.board, self._latest, generation.receivers)
+        view["approvals"] = approvals_view(self.store)  # spec.approval: requests and who decided them
+        return view
 
     # --- stopping ------------------------------------------------------------------------------------
 

@@ -24,7 +24,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from imagebot.approval import Approval
 from imagebot.service.ui import fragments, views
+from imagebot.service.ui.approvals import ApprovalDesk, approval_routes
 from imagebot.service.ui.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -60,11 +62,18 @@ class _Refused(Exception):
 
 
 def ui_routes(source: StatusSource, actions: UiActions | None, settings: UiSettings, *,
-              status: Callable[[], Mapping[str, object]] | None = None) -> list[BaseRoute]:
+              status: Callable[[], Mapping[str, object]] | None = None,
+              approvals: tuple[ApprovalDesk, Callable[[Approval], None]] | None = None) -> list[BaseRoute]:
     """The status page's routes, reading `source`; `actions` None (or no token in `settings`) turns
     the buttons off. With `status` (the service's /status document), /status is served here too,
-    behind the login when `settings` puts the pages there."""
-    return StatusPage(source, actions, settings, status).routes()
+    behind the login when `settings` puts the pages there. With `approvals` (the state database and
+    what runs an approved automation), /approvals too (ui/approvals.py)."""
+    page = StatusPage(source, actions, settings, status)
+    routes = page.routes()
+    if approvals is not None:
+        routes = approval_routes(page, *approvals) + routes
+        page.env.globals["approvals_served"] = True
+    return routes
 
 
 class StatusPage:
@@ -85,6 +94,7 @@ class StatusPage:
         self.assets = {name: (files("imagebot.service.ui") / "static" / name).read_bytes()
                        for name in ("app.css", "app.js")}
         self.versions = {name: hashlib.sha256(body).hexdigest()[:12] for name, body in self.assets.items()}
+        self.env.globals["approvals_served"] = False
         self.env.globals["asset"] = lambda name: f"/ui/{name}?v={self.versions[name]}"
 
     @property
@@ -267,6 +277,14 @@ class StatusPage:
                                     headers=SECURITY_HEADERS)
 
         return act
+
+    async def check_form(self, request: Request, expected_csrf: str | None) -> Response | None:
+        """None when the POSTed form passes `_checked_form`; else the error page saying why not."""
+        try:
+            await self._checked_form(request, expected_csrf)
+        except _Refused as refused:
+            return self._error(request, refused.status, refused.message)
+        return None
 
     async def _checked_form(self, request: Request, expected_csrf: str | None) -> dict[str, str]:
         """The POSTed form, once the request has shown it comes from this site's own page."""

@@ -31,7 +31,6 @@ def upsert(fake: BitbucketServerFake, req: PullRequestRequest = REQUEST, token: 
 ])
 def test_project_repository_and_api_from_the_clone_url(url: str, context_path: str, project: str, repo: str,
                                                        api: str) -> None:
-    # (not `context`: pytest-playwright's fixture of that name would start a browser session)
     location = parse_repository_url(url)
     assert project_and_repo(location) == (context_path, project, repo)
     assert default_api_url(location) == api

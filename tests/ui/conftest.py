@@ -1,14 +1,16 @@
-"""Browser fixtures: Playwright (pytest-playwright) driving Debian's /usr/bin/chromium, so that
-nothing is downloaded at test time; and a helper that saves each page at desktop and phone widths."""
+"""Browser fixtures: Playwright driving Debian's /usr/bin/chromium, so that nothing is downloaded at
+test time; and a helper that saves each page at desktop and phone widths."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.support.gitremotes import http_git_server  # noqa: F401
 
@@ -20,11 +22,17 @@ ROOT = Path(__file__).resolve().parents[2]
 README_SHOTS = ROOT / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One chromium per test module, stopped with it. Not pytest-playwright's session-wide browser: its
+    sync API keeps an event loop running in the main thread until it stops, and every later test's
+    asyncio.run() would fail."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/install test installs Debian's chromium package")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
 
 
 def screenshots(browser: Any, base_url: str, pages: dict[str, str | tuple[str, str]], folder: Path, *,

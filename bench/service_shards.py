@@ -36,16 +36,16 @@ sys.path.insert(0, str(PROJECT))
 from imagebot.service.schedule import jitter_for  # noqa: E402
 from tests.shards.fleet import KEY, Instance  # noqa: E402
 from tests.support.gitremotes import make_bare_repo  # noqa: E402
-from tests.support.registry import copy_repository, start_registry  # noqa: E402
+from tests.support.registry import RegistryServer, copy_repository, start_registry  # noqa: E402
 
 SHARDS = {"shard1": f"{KEY} in (shard1)", "shard2": f"{KEY} in (shard2)", "main": f"{KEY} notin (shard1,shard2)"}
 
 
 def write_config(folder: Path, remotes: Path, host: str, args: argparse.Namespace) -> None:
-    per_automation = max(1, args.repositories // args.automations)
+    per_automation = max(1, args.repositories // max(1, args.automations))
     docs = []
     for r in range(args.repositories):
-        a = min(r // per_automation, args.automations - 1)
+        a = max(0, min(r // per_automation, args.automations - 1))  # namespace team0 without automations
         shard = ("shard1", "shard2", None)[a % 3]
         labels = f"{{{KEY}: {shard}}}" if shard else "{}"
         docs.append(f"""\
@@ -86,6 +86,14 @@ def write_config(folder: Path, remotes: Path, host: str, args: argparse.Namespac
               update: {{path: ./apps, strategy: Setters}}
             """)
     (folder / "fleet.yaml").write_text("---\n".join(textwrap.dedent(d) for d in docs))
+
+
+def seed_registry(registry: RegistryServer, repositories: int, tags: int) -> None:
+    """bench/app0 .. app{repositories-1}, each with the tags 1.0.0 .. 1.{tags-1}.0 (links in the storage)."""
+    registry.push_image("bench/app0", "1.0.0")
+    registry.seed_tags("bench/app0", [f"1.{t}.0" for t in range(tags)])
+    for r in range(1, repositories):
+        copy_repository(registry.storage_root, "bench/app0", f"bench/app{r}")
 
 
 def proc_figures(pid: int) -> tuple[float, int]:
@@ -165,10 +173,7 @@ def main() -> None:
         config = work / "config"
         config.mkdir()
         with start_registry(work / "registry") as registry:
-            registry.push_image("bench/app0", "1.0.0")
-            registry.seed_tags("bench/app0", [f"1.{t}.0" for t in range(args.tags)])
-            for r in range(1, args.repositories):
-                copy_repository(registry.storage_root, "bench/app0", f"bench/app{r}")
+            seed_registry(registry, args.repositories, args.tags)
             write_config(config, work / "remotes", registry.host, args)
             one = measure(["all"], work, config, args)
             three = measure(list(SHARDS), work, config, args)

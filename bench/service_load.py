@@ -202,13 +202,14 @@ def main() -> None:
             write_config(config, work / "remotes", registry.host, args)
             figures = (asyncio.run(profile_scans(work, config, args)) if args.profile
                        else run_service(work, config, args))
-    head = (f"service_load{' --profile' if args.profile else ''}: {args.repositories} repositories x {args.tags} "
-            f"tags, {args.automations} automations, interval {args.interval} s ({os.cpu_count()} CPUs shared with "
-            f"other work, {datetime.now().isoformat(timespec='seconds')})")
-    text = "\n".join([head, *figures]) + "\n"
-    print(text, end="")
-    out = args.out or HERE / "results" / ("service_load-profile.txt" if args.profile else "service_load.txt")
-    out.write_text(text)
+        # before the folder goes: deleting the registry's tag links can take minutes on a busy disk
+        head = (f"service_load{' --profile' if args.profile else ''}: {args.repositories} repositories x "
+                f"{args.tags} tags, {args.automations} automations, interval {args.interval} s ({os.cpu_count()} "
+                f"CPUs shared with other work, {datetime.now().isoformat(timespec='seconds')})")
+        text = "\n".join([head, *figures]) + "\n"
+        print(text, end="", flush=True)
+        out = args.out or HERE / "results" / ("service_load-profile.txt" if args.profile else "service_load.txt")
+        out.write_text(text)
 
 
 if __name__ == "__main__":

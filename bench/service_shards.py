@@ -167,6 +167,17 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--duration", type=int, default=600)
     args = parser.parse_args()
+    head = (f"service_shards: {args.repositories} repositories x {args.tags} tags, {args.automations} automations, "
+            f"interval {args.interval} s, {args.duration} s per run ({platform.node()}, {os.cpu_count()} CPUs, "
+            f"{datetime.now().isoformat(timespec='seconds')})")
+
+    def report(*lines: str) -> None:
+        # Written as each phase ends, before the folder is deleted: deleting millions of tag links
+        # can take longer than the run, and an interrupted run keeps what it measured.
+        text = "\n".join([head, *lines]) + "\n"
+        (HERE / "results" / "service_shards.txt").write_text(text)
+        print(text, end="", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="bench-shards-") as tmp:
         work = Path(tmp)
         (work / "secrets").mkdir()
@@ -176,16 +187,9 @@ def main() -> None:
             seed_registry(registry, args.repositories, args.tags)
             write_config(config, work / "remotes", registry.host, args)
             one = measure(["all"], work, config, args)
+            report("one instance:", *one, "three shards: (running)")
             three = measure(list(SHARDS), work, config, args)
-    report = [
-        f"service_shards: {args.repositories} repositories x {args.tags} tags, {args.automations} automations, "
-        f"interval {args.interval} s, {args.duration} s per run ({platform.node()}, {os.cpu_count()} CPUs, "
-        f"{datetime.now().isoformat(timespec='seconds')})",
-        "one instance:", *one, "three shards:", *three,
-    ]
-    text = "\n".join(report) + "\n"
-    print(text, end="")
-    (HERE / "results" / "service_shards.txt").write_text(text)
+            report("one instance:", *one, "three shards:", *three)
 
 
 if __name__ == "__main__":

@@ -190,7 +190,12 @@ def main() -> int:
                 if renovate is not None:
                     peer.append(renovate_lookup(renovate, work, registry.host, manifests, newest, args.images))
                 raw.append(asyncio.run(raw_listing(registry.host, args.images)))
+        # written before the folder goes: deleting the registry's tag links can take minutes on a busy disk
+        return report(args, renovate, newest, imagebot, peer, raw)
 
+
+def report(args: argparse.Namespace, renovate: Path | None, newest: str, imagebot: list[Run], peer: list[Run],
+           raw: list[float]) -> int:
     def median(runs: list[Run]) -> tuple[float, float, float]:
         return (statistics.median(r.seconds for r in runs), statistics.median(r.cpu for r in runs),
                 statistics.median(r.peak_rss for r in runs) / 2**20)

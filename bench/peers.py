@@ -91,13 +91,18 @@ def write_manifests(folder: Path, host: str, images: int) -> None:
 
 
 def write_imagebot_config(folder: Path, host: str, images: int) -> None:
+    # Block style, as Flux's own examples: libyaml refuses `host:port/x` as a plain scalar inside a flow
+    # mapping, and the config loader then parses the whole file again with ruamel's pure-Python parser.
     docs = []
     for i in range(images):
         docs.append(f"""\
             apiVersion: image.toolkit.fluxcd.io/v1
             kind: ImageRepository
             metadata: {{name: app{i}, namespace: bench}}
-            spec: {{image: {host}/bench/app{i}, interval: 1h, insecure: true}}
+            spec:
+              image: {host}/bench/app{i}
+              interval: 1h
+              insecure: true
             ---
             apiVersion: image.toolkit.fluxcd.io/v1
             kind: ImagePolicy

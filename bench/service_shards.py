@@ -36,16 +36,16 @@ sys.path.insert(0, str(PROJECT))
 from imagebot.service.schedule import jitter_for  # noqa: E402
 from tests.shards.fleet import KEY, Instance  # noqa: E402
 from tests.support.gitremotes import make_bare_repo  # noqa: E402
-from tests.support.registry import copy_repository, start_registry  # noqa: E402
+from tests.support.registry import RegistryServer, copy_repository, start_registry  # noqa: E402
 
 SHARDS = {"shard1": f"{KEY} in (shard1)", "shard2": f"{KEY} in (shard2)", "main": f"{KEY} notin (shard1,shard2)"}
 
 
 def write_config(folder: Path, remotes: Path, host: str, args: argparse.Namespace) -> None:
-    per_automation = max(1, args.repositories // args.automations)
+    per_automation = max(1, args.repositories // max(1, args.automations))
     docs = []
     for r in range(args.repositories):
-        a = min(r // per_automation, args.automations - 1)
+        a = max(0, min(r // per_automation, args.automations - 1))  # namespace team0 without automations
         shard = ("shard1", "shard2", None)[a % 3]
         labels = f"{{{KEY}: {shard}}}" if shard else "{}"
         docs.append(f"""\
@@ -86,6 +86,14 @@ def write_config(folder: Path, remotes: Path, host: str, args: argparse.Namespac
               update: {{path: ./apps, strategy: Setters}}
             """)
     (folder / "fleet.yaml").write_text("---\n".join(textwrap.dedent(d) for d in docs))
+
+
+def seed_registry(registry: RegistryServer, repositories: int, tags: int) -> None:
+    """bench/app0 .. app{repositories-1}, each with the tags 1.0.0 .. 1.{tags-1}.0 (links in the storage)."""
+    registry.push_image("bench/app0", "1.0.0")
+    registry.seed_tags("bench/app0", [f"1.{t}.0" for t in range(tags)])
+    for r in range(1, repositories):
+        copy_repository(registry.storage_root, "bench/app0", f"bench/app{r}")
 
 
 def proc_figures(pid: int) -> tuple[float, int]:
@@ -159,28 +167,29 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--duration", type=int, default=600)
     args = parser.parse_args()
+    head = (f"service_shards: {args.repositories} repositories x {args.tags} tags, {args.automations} automations, "
+            f"interval {args.interval} s, {args.duration} s per run ({platform.node()}, {os.cpu_count()} CPUs, "
+            f"{datetime.now().isoformat(timespec='seconds')})")
+
+    def report(*lines: str) -> None:
+        # Written as each phase ends, before the folder is deleted: deleting millions of tag links
+        # can take longer than the run, and an interrupted run keeps what it measured.
+        text = "\n".join([head, *lines]) + "\n"
+        (HERE / "results" / "service_shards.txt").write_text(text)
+        print(text, end="", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="bench-shards-") as tmp:
         work = Path(tmp)
         (work / "secrets").mkdir()
         config = work / "config"
         config.mkdir()
         with start_registry(work / "registry") as registry:
-            registry.push_image("bench/app0", "1.0.0")
-            registry.seed_tags("bench/app0", [f"1.{t}.0" for t in range(args.tags)])
-            for r in range(1, args.repositories):
-                copy_repository(registry.storage_root, "bench/app0", f"bench/app{r}")
+            seed_registry(registry, args.repositories, args.tags)
             write_config(config, work / "remotes", registry.host, args)
             one = measure(["all"], work, config, args)
+            report("one instance:", *one, "three shards: (running)")
             three = measure(list(SHARDS), work, config, args)
-    report = [
-        f"service_shards: {args.repositories} repositories x {args.tags} tags, {args.automations} automations, "
-        f"interval {args.interval} s, {args.duration} s per run ({platform.node()}, {os.cpu_count()} CPUs, "
-        f"{datetime.now().isoformat(timespec='seconds')})",
-        "one instance:", *one, "three shards:", *three,
-    ]
-    text = "\n".join(report) + "\n"
-    print(text, end="")
-    (HERE / "results" / "service_shards.txt").write_text(text)
+            report("one instance:", *one, "three shards:", *three)
 
 
 if __name__ == "__main__":

@@ -152,6 +152,21 @@ class Scanner:
         self.clock = clock or (lambda: datetime.now(UTC))  # injected by tests of minimumAge
         self.newest_build_cap: int | None = None  # None: selection.NEWEST_BUILD_CAP
         self._compiled: dict[str, Policy | Exception] = {}
+        # A service scans one repository at a time, thousands a minute: finding it and its policies
+        # goes through these (built on first use; the config does not change under a Scanner).
+        self._repository_at: dict[str, tuple[int, ImageRepository]] | None = None
+        self._policies_of: dict[str, list[ImagePolicy]] = {}
+
+    def _repositories(self, wanted: Iterable[str] | None) -> list[ImageRepository]:
+        """The ImageRepositories named (all when None), in config order."""
+        if wanted is None:
+            return list(self.config.repositories)
+        if self._repository_at is None:
+            self._repository_at = {r.key: (i, r) for i, r in enumerate(self.config.repositories)}
+            for policy in self.config.policies:  # config order within each repository
+                self._policies_of.setdefault(policy.repository_key, []).append(policy)
+        found = sorted(self._repository_at[key] for key in set(wanted) if key in self._repository_at)
+        return [repo for _, repo in found]
 
     def _policy(self, policy: ImagePolicy) -> Policy:
         """The policy's rule, compiled once; without the exclusionList, which the scan applies first."""
@@ -181,8 +196,7 @@ class Scanner:
         from imagebot.registry import ImageReference
 
         started = time.monotonic()
-        wanted = set(repositories) if repositories is not None else None
-        repos = [r for r in self.config.repositories if wanted is None or r.key in wanted]
+        repos = self._repositories(repositories)
         report = ScanReport()
         listings: dict[tuple[str, object], _Listing] = {}
         plan: list[tuple[ImageRepository, _Listing]] = []
@@ -254,7 +268,10 @@ class Scanner:
             report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended,
                                                         invalid_tags=listing.invalid))
 
-        policies = [p for p in self.config.policies if p.repository_key in tags_by_repo]
+        if repositories is not None and len(tags_by_repo) == 1:  # a service's scan: skip the pass over all
+            policies = [p for key in tags_by_repo for p in self._policies_of.get(key, ())]
+        else:
+            policies = [p for p in self.config.policies if p.repository_key in tags_by_repo]
         results = await asyncio.gather(*(self._select(client, p, tags_by_repo) for p in policies))
         report.policies.extend(results)
         report.requests = client.stats.total

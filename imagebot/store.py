@@ -203,11 +203,16 @@ class Store(FactsStore, ApprovalStore):
     def save_tags(self, image: str, tags: Sequence[str], at: float | None = None) -> TagRecord:
         at = time.time() if at is None else at
         record = TagRecord(image, list(tags), at, tag_revision(tags))
+        listed = json.dumps(record.tags)
+        # Most scans find the same list: then only the time is written, not the list again.
+        if self._db.execute("UPDATE repositories SET scanned_at=? WHERE image=? AND tags=?",
+                            (at, image, listed)).rowcount == 1:
+            return record
         self._db.execute(
             "INSERT INTO repositories(image, scanned_at, tag_count, revision, tags) VALUES (?,?,?,?,?) "
             "ON CONFLICT(image) DO UPDATE SET scanned_at=excluded.scanned_at, tag_count=excluded.tag_count, "
             "revision=excluded.revision, tags=excluded.tags",
-            (image, at, len(record.tags), record.revision, json.dumps(record.tags)),
+            (image, at, len(record.tags), record.revision, listed),
         )
         return record
 

@@ -32,7 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_httpx_command_line() -> None:
+    """Keep `import httpx` from loading httpx's own command-line client.
+
+    httpx's __init__ runs `from ._main import main`, which imports click, rich and pygments: about half
+    of httpx's import time, a tenth of `imagebot plan`'s whole start-up, for a tool imagebot never
+    runs. An empty stand-in makes that import fail, and httpx falls back exactly as it does when
+    those packages are not installed (its documented `except ImportError`); httpx itself is unchanged.
+    """
+    if "httpx" not in sys.modules:
+        import types
+
+        sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _skip_httpx_command_line()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

@@ -225,7 +225,12 @@ def _read_tags(path: Path | None):  # -> (tags, {tag: time}, {tag: [Platform]})
     tags: list[str] = []
     times: dict[str, datetime] = {}
     platforms: dict[str, list] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    if "\t" not in text:  # tags alone, the common case: one pass without per-line fields (100,000 tags)
+        if len(lines) > _MAX_TAG_LINES:
+            raise _Invalid(f"{where}: more than {_MAX_TAG_LINES} lines")
+        return [tag for tag in map(str.strip, lines) if tag], times, platforms
+    for number, raw in enumerate(lines, start=1):
         if number > _MAX_TAG_LINES:
             raise _Invalid(f"{where}: more than {_MAX_TAG_LINES} lines")
         fields = raw.strip().split("\t")

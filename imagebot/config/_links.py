@@ -95,6 +95,14 @@ def _automation_problems(config: Config, automation: ImageUpdateAutomation) -> l
 def check_templates(config: Config, automation: ImageUpdateAutomation) -> list[Problem]:
     """The automation's commit message (and pull request) templates rendered over sample changes: a Go
     template or a Jinja2 error is found here, not at the first commit."""
+    commit = automation.spec.git.commit
+    push = automation.spec.git.push
+    templates = [("spec.git.commit.messageTemplate", "git.commit.messageTemplate", commit.message_template)]
+    if push and push.pull_request:
+        templates += [("spec.git.push.pullRequest.title", "pullRequest.title", push.pull_request.title),
+                      ("spec.git.push.pullRequest.body", "pullRequest.body", push.pull_request.body)]
+    if not any(template for _, _, template in templates):
+        return []  # nothing to render: Jinja2 and the delivery package stay unloaded (CLI start-up time)
     from imagebot.delivery.message import (
         AutomationObject,
         ChangeRecord,
@@ -103,12 +111,6 @@ def check_templates(config: Config, automation: ImageUpdateAutomation) -> list[P
         template_data,
     )
 
-    commit = automation.spec.git.commit
-    push = automation.spec.git.push
-    templates = [("spec.git.commit.messageTemplate", "git.commit.messageTemplate", commit.message_template)]
-    if push and push.pull_request:
-        templates += [("spec.git.push.pullRequest.title", "pullRequest.title", push.pull_request.title),
-                      ("spec.git.push.pullRequest.body", "pullRequest.body", push.pull_request.body)]
     namespace = automation.metadata.namespace
     policies = config.policies_for(automation) or []
     policy = policies[0].metadata.name if policies else "app"
@@ -129,10 +131,11 @@ def check_templates(config: Config, automation: ImageUpdateAutomation) -> list[P
 
 
 def _notification_problems(config: Config) -> list[Problem]:
-    from imagebot.notify import ProviderType
-
     problems: list[Problem] = []
-    supported = [t.value for t in ProviderType]
+    if config.providers:  # the notify package (httpx, every notifier) loads only when there is one
+        from imagebot.notify import ProviderType
+
+        supported = [t.value for t in ProviderType]
     for provider in config.providers:
         if provider.spec.type not in supported:
             problems.append(object_problem(provider, "spec.type", f"type '{provider.spec.type}' is a Flux provider "

@@ -5,6 +5,7 @@ credential, a signing key that imports."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import ssl
 import subprocess
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 
 # A check reads the secret's keys through the store and returns what is wrong, or None.
 Check = Callable[[SecretStore, str], str | None]
+
+# The costly checks (an SSL context, ssl-keygen, gpg: tens of milliseconds to a second each) are
+# remembered by the secret's content, so that a service reload re-reads every secret but only
+# checks again the ones that changed.
+_REMEMBERED = 512
 
 
 def _uses(config: Config) -> Iterable[tuple[FluxObject, str, str, Check]]:
@@ -198,6 +204,11 @@ def _tls(secrets: SecretStore, name: str) -> str | None:
     ca, cert, key = (secrets.read_optional(name, k) for k in ("ca.crt", "tls.crt", "tls.key"))
     if ca is None and cert is None:
         return f"secret '{name}' has neither ca.crt nor tls.crt"
+    return _tls_loads(name, ca, cert, key)
+
+
+@functools.lru_cache(maxsize=_REMEMBERED)
+def _tls_loads(name: str, ca: bytes | None, cert: bytes | None, key: bytes | None) -> str | None:
     if ca is not None:
         try:
             ssl.create_default_context(cadata=ca.decode("ascii", "replace"))
@@ -205,12 +216,18 @@ def _tls(secrets: SecretStore, name: str) -> str | None:
             return f"secret '{name}' key 'ca.crt' holds no PEM certificate that loads: {err}"
     if (cert is None) != (key is None):
         return f"secret '{name}' has {'tls.crt' if cert else 'tls.key'} without {'tls.key' if cert else 'tls.crt'}"
-    if cert is not None:
+    if cert is not None and key is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        try:
-            context.load_cert_chain(secrets.path(name, "tls.crt"), secrets.path(name, "tls.key"))
-        except (ssl.SSLError, OSError) as err:
-            return f"secret '{name}': tls.crt and tls.key do not load as a certificate and its key: {err}"
+        # the ssl module loads a certificate only from files: the content checked is the content remembered
+        with tempfile.TemporaryDirectory(prefix="ib-tls-") as tmp:
+            cert_path, key_path = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
+            cert_path.write_bytes(cert)
+            key_path.touch(0o600)
+            key_path.write_bytes(key)
+            try:
+                context.load_cert_chain(cert_path, key_path)
+            except (ssl.SSLError, OSError) as err:
+                return f"secret '{name}': tls.crt and tls.key do not load as a certificate and its key: {err}"
     return None
 
 
@@ -234,6 +251,7 @@ def _git_auth(url: str) -> Check:
     return check
 
 
+@functools.lru_cache(maxsize=_REMEMBERED)
 def _ssh_key_loads(key: bytes, name: str, what: str, passphrase: bytes | None = None) -> str | None:
     text = key.decode("utf-8", "replace")
     if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
@@ -257,15 +275,19 @@ def _ssh_signing_key(secrets: SecretStore, name: str) -> str | None:
 
 
 def _gpg_key(secrets: SecretStore, name: str) -> str | None:
-    from imagebot.delivery._signing import Signing, signing_config
-    from imagebot.delivery.git import GitError
-
     key = secrets.read(name, "git.asc")
     if "-----BEGIN PGP PRIVATE KEY BLOCK-----" not in key.decode("ascii", "replace"):
         return f"secret '{name}' key 'git.asc' is not an armored PGP private key"
     if shutil.which("gpg") is None:
         return None
-    passphrase = secrets.read_optional(name, "passphrase")
+    return _gpg_key_imports(name, key, secrets.read_optional(name, "passphrase"))
+
+
+@functools.lru_cache(maxsize=_REMEMBERED)
+def _gpg_key_imports(name: str, key: bytes, passphrase: bytes | None) -> str | None:
+    from imagebot.delivery._signing import Signing, signing_config
+    from imagebot.delivery.git import GitError
+
     try:
         with signing_config(Signing("gpg", key_armored=key,
                                     passphrase=passphrase.decode().strip() if passphrase else None)):

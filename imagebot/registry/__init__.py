@@ -22,6 +22,7 @@ from imagebot.retry import Backoff
 
 if TYPE_CHECKING:
     from imagebot.registry._client import RegistryClient
+    from imagebot.registry._pool import RegistryPool
 
 __all__ = [
     "AccessOptions",
@@ -33,6 +34,7 @@ __all__ = [
     "RateLimited",
     "RegistryClient",
     "RegistryError",
+    "RegistryPool",
     "RegistryUnavailable",
     "RequestStats",
     "is_valid_tag",
@@ -44,4 +46,8 @@ def __getattr__(name: str) -> Any:
         from imagebot.registry._client import RegistryClient
 
         return RegistryClient
+    if name == "RegistryPool":  # asyncio loads ssl
+        from imagebot.registry._pool import RegistryPool
+
+        return RegistryPool
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,8 @@
 One RegistryClient serves one scan cycle. It limits requests per registry host, retries
 connection failures, timeouts, 5xx and 429 with backoff (honouring Retry-After), and gives up on
 a host that keeps answering 429: every later call for that host fails at once without a request.
+A long-running process passes a RegistryPool: its clients then share connections, TLS contexts
+and the per-host limit (see _pool.py).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from imagebot.registry._media import (
 )
 from imagebot.registry._options import AccessOptions
 from imagebot.registry._parse import ParseError
+from imagebot.registry._pool import RegistryPool
 from imagebot.registry._stats import RequestStats
 from imagebot.registry._tls import TLSMaterialError, build_ssl_context
 from imagebot.registry.credentials import (
@@ -97,6 +100,7 @@ class _Call:
     credentials: Credentials | None
     host: _Host
     deadline: float
+    stats: RequestStats
     auth: RegistryAuth | None = None
     doing: str = ""  # what the call was waiting for, for the message when spec.timeout runs out
     paging: str = ""  # how far a tag listing had come: a loop of page links says more than the last request
@@ -120,16 +124,17 @@ class RegistryClient:
 
     def __init__(self, concurrency_per_host: int = 8, max_pages: int = 1000, retries: int = 4,
                  ca_file: Path | None = None, docker_config_dir: Path | None = None,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, pool: RegistryPool | None = None) -> None:
         self.stats = RequestStats()
-        self._concurrency = concurrency_per_host
+        # Without a pool (a CLI run) this client owns its connections and limits, closed with it.
+        self._owns_pool = pool is None
+        self._pool = pool or RegistryPool(concurrency_per_host)
         self._max_pages = max_pages
         self._retries = retries
         self._ca_file = ca_file
         self._docker_config_dir = docker_config_dir
         self._backoff = backoff or Backoff()
         self._hosts: dict[str, _Host] = {}
-        self._http: dict[tuple[object, ...], httpx.AsyncClient] = {}
         self._tokens = TokenCache()
         self._configs: dict[bytes, DockerConfig] = {}
         self._user_config: DockerConfig | bool | None = False  # False: not read yet
@@ -147,9 +152,8 @@ class RegistryClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for client in self._http.values():
-            await client.aclose()
-        self._http.clear()
+        if self._owns_pool:
+            await self._pool.aclose()
 
     # ---- public operations -------------------------------------------------------------------
 
@@ -307,7 +311,7 @@ class RegistryClient:
             async with asyncio.timeout(options.timeout):
                 credentials = await self._credentials_for(ref, options)
                 call = _Call(ref, options, self._client_for(ref, options), credentials, host,
-                             time.monotonic() + options.timeout)
+                             time.monotonic() + options.timeout, self.stats)
                 current = call
                 call.auth = RegistryAuth(ref.api_host, f"repository:{ref.repository}:pull", credentials,
                                          self._tokens, lambda c, s, cr: self._fetch_token(current, c, s, cr))
@@ -323,12 +327,13 @@ class RegistryClient:
 
     def _host(self, name: str) -> _Host:
         if name not in self._hosts:
-            self._hosts[name] = _Host(asyncio.Semaphore(self._concurrency))
+            self._hosts[name] = _Host(self._pool.slots(name))
         return self._hosts[name]
 
     def _client_for(self, ref: ImageReference, options: AccessOptions) -> httpx.AsyncClient:
-        key = (options.ca_pem, options.cert_pem, options.key_pem, options.proxy)
-        if key not in self._http:
+        key = (self._ca_file, options.ca_pem, options.cert_pem, options.key_pem, options.proxy)
+        http = self._pool.client(key)
+        if http is None:
             try:
                 context = build_ssl_context(ca_pem=options.ca_pem, ca_file=self._ca_file,
                                             cert_pem=options.cert_pem, key_pem=options.key_pem)
@@ -337,26 +342,17 @@ class RegistryClient:
                 raise RegistryError(f"{ref.name}: {exc}{where}", repository=ref.name,
                                     host=ref.api_host) from None
             limit = BodyLimit(_MAX_DOCUMENT)  # each call sets its deadline: the end of spec.timeout
-            self._http[key] = httpx.AsyncClient(
+            http = httpx.AsyncClient(
                 verify=context, timeout=options.timeout,
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=4 * self._concurrency),
+                limits=httpx.Limits(max_connections=None,
+                                    max_keepalive_connections=4 * self._pool.concurrency_per_host),
                 event_hooks={"request": [_stamp_request, limit.on_request],
-                             "response": [self._count_response, limit]},
+                             "response": [_count_response, limit]},
                 headers={"User-Agent": "imagebot"},
                 proxy=options.proxy.for_httpx() if options.proxy else None,
             )
-        return self._http[key]
-
-    async def _count_response(self, response: httpx.Response) -> None:
-        call = response.request.extensions.get(_CALL)
-        # For the message if spec.timeout runs out while the body is read (_send restores it after).
-        if isinstance(call, _Call) and response.is_success:
-            call.doing = (f"{response.request.url.netloc.decode()} answered {response.status_code} to "
-                          f"{response.request.method} {response.request.url.path[:200]} but was still sending "
-                          "the body")
-        sent = response.request.extensions.get("imagebot_sent")
-        seconds = time.monotonic() - sent if sent is not None else None
-        self.stats.record_response(response.request.url.netloc.decode(), response.status_code, seconds)
+            self._pool.keep(key, http)
+        return http
 
     # ---- credentials ------------------------------------------------------------------------
 
@@ -631,6 +627,21 @@ class RegistryClient:
 
     def _fail(self, kind: type[RegistryError], call: _Call, message: str) -> NoReturn:
         raise kind(f"{call.name}: {message}", repository=call.name, host=call.ref.api_host)
+
+
+async def _count_response(response: httpx.Response) -> None:
+    call = response.request.extensions.get(_CALL)
+    if not isinstance(call, _Call):
+        return  # every request is sent by _send, which names its call
+    # For the message if spec.timeout runs out while the body is read (_send restores it after).
+    if response.is_success:
+        call.doing = (f"{response.request.url.netloc.decode()} answered {response.status_code} to "
+                      f"{response.request.method} {response.request.url.path[:200]} but was still sending "
+                      "the body")
+    sent = response.request.extensions.get("imagebot_sent")
+    seconds = time.monotonic() - sent if sent is not None else None
+    # The call's own client counts it: clients sharing a pool share the httpx client, not their figures.
+    call.stats.record_response(response.request.url.netloc.decode(), response.status_code, seconds)
 
 
 async def _stamp_request(request: httpx.Request) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagebot.config import Config, ImagePolicy, ImageUpdateAutomation, SecretStore
 from imagebot.failures import FailureKind
+from imagebot.registry._pool import RegistryPool
 from imagebot.service.generation import ConfigRejected, Generation, ServiceOptions, load_generation
 from imagebot.service.metrics import Metrics
 from imagebot.service.receivers import HookResult, ReceiverSettings
@@ -48,6 +49,8 @@ class Runtime:
         self.store = store
         self.metrics = metrics
         self.scans = SerialRuns(self._scan, "scan of ImageRepository")
+        # every scan's client shares connections, TLS contexts and the per-host request limit
+        self.registry_pool = RegistryPool(options.registry_concurrency)
         self.automations = SerialRuns(self._automate, "run of ImageUpdateAutomation")
         self._generation: Generation | None = None
         self._retired: list[Dispatcher] = []  # dispatchers of earlier generations, drained at shutdown
@@ -59,6 +62,8 @@ class Runtime:
         self._background: set[asyncio.Task[None]] = set()
         self._wakeups: dict[str, asyncio.TimerHandle] = {}  # repository key -> minimumAge wake-up
         self._window_wakes: dict[str, asyncio.TimerHandle] = {}  # automation -> its run at a window's opening
+        # policy key -> the automations applying it, for the config in force (built on install)
+        self._automations_of: dict[str, list[ImageUpdateAutomation]] = {}
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -85,6 +90,7 @@ class Runtime:
             self._retired.append(previous.dispatcher)
         for key in changes.dropped_policies:
             self._latest.pop(key, None)
+        self._automations_of = automations_by_policy(generation.config)
         self._generation = generation
         return changes
 
@@ -193,8 +199,7 @@ class Runtime:
                 log.info("scan skipped: ImageRepository %s is no longer configured", key, extra={"repository": key})
                 return
             started = time.monotonic()
-            async with RegistryClient(concurrency_per_host=self.options.registry_concurrency,
-                                      ca_file=self.options.ca_file) as client:
+            async with RegistryClient(ca_file=self.options.ca_file, pool=self.registry_pool) as client:
                 # a minimumAge wake-up selects again from the stored tags: nothing is listed
                 report = await generation.scanner.scan(client, repositories=[key], stored=trigger.reason == "of-age")
             seconds = time.monotonic() - started
@@ -260,16 +265,18 @@ class Runtime:
         return changed
 
     def _trigger_automations(self, config: Config, policies: list[ImagePolicy], trigger: Trigger) -> None:
-        keys = {p.key for p in policies}
+        # The index, not config.policies_for per automation: that is automations x policies of work for
+        # every changed scan, which at start-up (every policy changes) held the event loop for seconds.
+        index = self._automations_of if config is self.generation.config else automations_by_policy(config)
+        wanted = {a.key for p in policies for a in index.get(p.key, ())}
         for automation in config.automations:
-            if automation.spec.suspend:
+            if automation.key not in wanted or automation.spec.suspend:
                 continue
             # A startup scan's change is covered by the automation's startup run, which waits for them;
             # any other change (a push) runs it now, whatever a slow registry's first scan is doing.
             if trigger.reason == "startup" and automation.key in self._awaiting_first_run:
                 continue
-            if any(p.key in keys for p in config.policies_for(automation)):
-                self.automations.request(automation.key, Trigger("policy-changed", trigger.pushed_at))
+            self.automations.request(automation.key, Trigger("policy-changed", trigger.pushed_at))
 
     # --- automations ---------------------------------------------------------------------------------
 
@@ -378,9 +385,19 @@ class Runtime:
                           ", ".join(t.get_name() for t in pending))
                 for task in pending:
                     task.cancel()
+        await self.registry_pool.aclose()
         dispatchers = [*self._retired, *([self._generation.dispatcher] if self._generation else [])]
         await asyncio.gather(*(d.drain(timeout=notify_timeout) for d in dispatchers))
         return finished
+
+
+def automations_by_policy(config: Config) -> dict[str, list[ImageUpdateAutomation]]:
+    """Policy key -> the automations that apply it (Config.policies_for, inverted once)."""
+    index: dict[str, list[ImageUpdateAutomation]] = {}
+    for automation in config.automations:
+        for policy in config.policies_for(automation):
+            index.setdefault(policy.key, []).append(automation)
+    return index
 
 
 def record_registry_stats(metrics: Metrics, stats: RequestStats) -> None:

@@ -4,6 +4,7 @@ resources a webhook triggers, and what a reload calls for."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,34 @@ def test_jobs_follow_the_config_through_reloads(tmp_path: Path) -> None:
     assert first == [("automation team/fleet", 600.0), ("scan team/app", 300.0), ("scan team/nginx", 3600.0)]
     assert second == [("automation team/fleet", 120.0), ("scan team/app", 300.0)], "suspended: no job"
     assert jitter_for(300) == 30 and jitter_for(60) == 6 and jitter_for(3600) == 30
+
+
+def test_jobs_added_together_spread_over_their_interval(tmp_path: Path) -> None:
+    """500 repositories on a one-minute interval do not all fire within the jitter's six seconds."""
+    docs = [f"""apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {{name: app{i}, namespace: team}}
+spec: {{image: 127.0.0.1:5000/team/app{i}, interval: 1m}}
+""" for i in range(500)]
+    (tmp_path / "c.yaml").write_text("---\n".join(docs))
+    cfg = load_config(tmp_path).raise_for_errors()
+
+    async def scan(key: str) -> None: ...
+
+    async def scenario() -> list[float]:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        scheduler.start(paused=True)
+        started = datetime.now(UTC)
+        sync_jobs(scheduler, job_specs(cfg, scan, scan))
+        firsts = sorted((j.next_run_time - started).total_seconds() for j in scheduler.get_jobs())
+        scheduler.shutdown(wait=False)
+        return firsts
+
+    firsts = asyncio.run(scenario())
+    assert len(firsts) == 500
+    assert firsts[0] > -1 and firsts[-1] < 60 + jitter_for(60) + 1  # each within its first interval
+    per_ten_seconds = [sum(1 for f in firsts if t <= f < t + 10) for t in range(0, 60, 10)]
+    assert all(40 < n < 130 for n in per_ten_seconds), per_ten_seconds  # about 83 each, not 500 in one
 
 
 def test_webhook_resources_resolve_to_scans_and_runs(tmp_path: Path) -> None:

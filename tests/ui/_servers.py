@@ -49,12 +49,22 @@ class TcpRelay:
                 client, _ = listener.accept()
             except OSError:
                 return  # closed
+            with self._lock:
+                # close() closed the listener while accept() was blocked on it: Linux still hands this
+                # one connection over, and it would be relayed for ever (a kept-alive connection)
+                if self._listener is not listener:
+                    client.close()
+                    return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:
                 client.close()
                 continue
             with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
                 self._connections += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()

@@ -1,0 +1,62 @@
+"""Start-up time of the command line: what a command loads, checked in a fresh interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def loaded_after(code: str) -> set[str]:
+    script = f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
+    return set(done.stdout.split())
+
+
+def test_the_cli_uses_httpx_without_loading_httpx_s_own_command_line() -> None:
+    # validate loads the config package; then httpx is imported as a scan would, and still works
+    modules = loaded_after(f"from imagebot.cli import main\n"
+                           f"assert main(['validate', '-c', {str(ROOT / 'policies')!r}]) == 0\n"
+                           "import httpx\nassert httpx.Client(trust_env=False).get\n")
+    assert "httpx" in modules
+    assert not modules & {"click", "pygments", "rich.console"}, modules & {"click", "pygments", "rich.console"}
+
+
+CONFIG = """\
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: app, namespace: team}
+spec: {image: 127.0.0.1:5000/team/app, interval: 5m}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: app, namespace: team}
+spec: {imageRepositoryRef: {name: app}, policy: {semver: {range: ">=1.0.0"}}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: fleet, namespace: team}
+spec: {url: "https://git.example.com/fleet.git", interval: 1h, ref: {branch: main}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata: {name: fleet, namespace: team}
+spec:
+  interval: 1h
+  sourceRef: {kind: GitRepository, name: fleet}
+  git: {commit: {author: {name: bot, email: bot@example.com}}, push: {branch: main}}
+  update: {path: ./, strategy: Setters}
+"""
+
+
+def test_plan_loads_neither_jinja2_nor_the_notifiers_nor_git_delivery_for_a_config_without_them(
+        tmp_path: Path) -> None:
+    (tmp_path / "fleet.yaml").write_text(CONFIG)
+    modules = loaded_after("from imagebot.cycle import AutomationError, apply_policies, policy_values\n"
+                           "from imagebot.config import load_config\n"
+                           f"assert not load_config(__import__('pathlib').Path({str(tmp_path)!r})).errors\n")
+    unwanted = {"jinja2", "imagebot.notify", "imagebot.delivery.git"}
+    assert "imagebot.cycle.sources" in modules
+    assert not modules & unwanted, modules & unwanted

@@ -13,6 +13,7 @@ from imagebot.failures import FailureKind
 if TYPE_CHECKING:
     from imagebot.config.models import PullRequestSpec
     from imagebot.delivery.message import ChangeRecord
+    from imagebot.proxy import Proxy
     from imagebot.store import Store
 
 
@@ -36,10 +37,12 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
         title = (render_template(pr.title, data, what="pullRequest.title").strip() if pr.title
                  else default_title(records))
         body = render_template(pr.body, data, what="pullRequest.body") if pr.body else default_body(outcome)
-        api_url, token = await _api_and_token(pr, secrets)
+        # the pull request API (and a GitHub App's token exchange) goes the way git goes: the GitRepository's proxy
+        proxy = git_proxy(config, automation, secrets)
+        api_url, token = await _api_and_token(pr, secrets, proxy)
         forge = forge_for(pr.provider, repository_url=outcome.repository_url or "", api_url=api_url, token=token)
-        if isinstance(forge, ForgeBase):  # the pull request API goes the way git goes: the GitRepository's proxy
-            forge.proxy = git_proxy(config, automation, secrets)
+        if isinstance(forge, ForgeBase):
+            forge.proxy = proxy
         result = await forge.upsert_pull_request(PullRequestRequest(
             head=outcome.branch or push.branch or "", base=checkout_branch(config, automation), title=title,
             body=body, labels=pr.labels, reviewers=pr.reviewers))
@@ -53,7 +56,7 @@ async def open_pull_request(config: Config, outcome: AutomationOutcome, secrets:
     outcome.pull_request_url = result.url
 
 
-async def _api_and_token(pr: PullRequestSpec, secrets: SecretStore) -> tuple[str | None, str]:
+async def _api_and_token(pr: PullRequestSpec, secrets: SecretStore, proxy: Proxy | None) -> tuple[str | None, str]:
     """The API base and token: the secret's `token`, or for GitHub an installation token of the GitHub
     App whose keys the secret holds (the GitRepository's own secret serves both)."""
     from imagebot.delivery.githubapp import DEFAULT_API_URL, KEY_APP_ID, TOKENS, GitHubApp
@@ -61,7 +64,7 @@ async def _api_and_token(pr: PullRequestSpec, secrets: SecretStore) -> tuple[str
     name = pr.secret_ref.name
     if pr.provider == "github" and secrets.has(name, KEY_APP_ID) and not secrets.has(name, "token"):
         app = GitHubApp.from_secret(secrets, name)
-        token = await asyncio.to_thread(TOKENS.token, app)
+        token = await asyncio.to_thread(lambda: TOKENS.token(app, proxy=proxy))
         # An app on GitHub Enterprise Server: its pulls API is on the same API base.
         return pr.url or (app.api_url if app.api_url != DEFAULT_API_URL else None), token
     from imagebot.delivery.forges import read_token

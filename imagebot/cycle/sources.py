@@ -52,7 +52,8 @@ def git_source(config: Config, automation: ImageUpdateAutomation, secrets: Secre
         raise AutomationError(FailureKind.CONFIG, f"GitRepository {automation.source_key} does not exist")
     auth = None
     if repo.spec.provider == "github":
-        auth = _github_app_auth(repo.spec.secret_ref.name if repo.spec.secret_ref else None, secrets)
+        auth = _github_app_auth(repo.spec.secret_ref.name if repo.spec.secret_ref else None, secrets,
+                                git_proxy(config, automation, secrets))
     elif repo.spec.secret_ref:
         name = repo.spec.secret_ref.name
         text = {k: secrets.read_text(name, k) if secrets.has(name, k) else None
@@ -82,7 +83,7 @@ def git_proxy(config: Config, automation: ImageUpdateAutomation, secrets: Secret
     return for_git(proxy_from_secret(secrets, repo.spec.proxy_secret_ref.name))
 
 
-def _github_app_auth(secret: str | None, secrets: SecretStore) -> GitAuth:
+def _github_app_auth(secret: str | None, secrets: SecretStore, proxy: Proxy | None) -> GitAuth:
     """A GitHub App installation token as the password of `x-access-token` (Flux's provider: github)."""
     from imagebot.delivery.git import GitAuth
     from imagebot.delivery.githubapp import ACCESS_TOKEN_USERNAME, TOKENS, GitHubApp, GitHubAppError
@@ -95,7 +96,7 @@ def _github_app_auth(secret: str | None, secrets: SecretStore) -> GitAuth:
     except GitHubAppError as err:
         raise AutomationError(FailureKind.CONFIG, str(err)) from None
     try:
-        token = TOKENS.token(app)
+        token = TOKENS.token(app, proxy=proxy)
     except GitHubAppError as err:
         raise AutomationError(FailureKind.AUTH, str(err)) from None
     return GitAuth(username=ACCESS_TOKEN_USERNAME, password=token)

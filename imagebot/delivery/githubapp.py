@@ -21,12 +21,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from imagebot import redact
 from imagebot.config.secrets import SecretStore
+
+if TYPE_CHECKING:
+    from imagebot.proxy import Proxy
 
 KEY_APP_ID = "githubAppID"
 KEY_INSTALLATION_ID = "githubAppInstallationID"
@@ -118,15 +121,16 @@ class InstallationTokens:
         self._guard = threading.Lock()
         self.exchanges = 0  # tokens fetched from GitHub, for the log and the tests
 
-    def token(self, app: GitHubApp, *, ca_file: Path | None = None) -> str:
-        """A token with at least RENEW_BEFORE seconds left, fetched from GitHub when needed."""
+    def token(self, app: GitHubApp, *, ca_file: Path | None = None, proxy: Proxy | None = None) -> str:
+        """A token with at least RENEW_BEFORE seconds left, fetched from GitHub when needed (through
+        `proxy`, the GitRepository's proxySecretRef, when there is one: the exchange goes the way git goes)."""
         with self._guard:
             lock = self._locks.setdefault(app.cache_key, threading.Lock())
         with lock:
             cached = self._tokens.get(app.cache_key)
             if cached is not None and cached.expires_at - RENEW_BEFORE > time.time():
                 return cached.value
-            fresh = _exchange(app, ca_file)
+            fresh = _exchange(app, ca_file, proxy)
             self.exchanges += 1
             self._tokens[app.cache_key] = fresh
             return fresh.value
@@ -143,13 +147,14 @@ class InstallationTokens:
 TOKENS = InstallationTokens()  # the process's cache: a service reuses tokens across cycles
 
 
-def _exchange(app: GitHubApp, ca_file: Path | None) -> _Token:
+def _exchange(app: GitHubApp, ca_file: Path | None, proxy: Proxy | None) -> _Token:
     import ssl
 
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
                "Authorization": f"Bearer {app.jwt()}", "User-Agent": "imagebot"}
-    with httpx.Client(base_url=app.api_url, headers=headers, verify=verify, timeout=_TIMEOUT) as client:
+    with httpx.Client(base_url=app.api_url, headers=headers, verify=verify, timeout=_TIMEOUT,
+                      proxy=proxy.for_httpx() if proxy else None) as client:
         installation = app.installation_id or _find_installation(client, app)
         answer = _call(client, app, "POST", f"/app/installations/{installation}/access_tokens",
                        f"get a token for installation {installation}")

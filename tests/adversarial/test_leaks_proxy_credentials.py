@@ -3,7 +3,6 @@ the status, and the password nowhere: not in the output, the logs, the state, th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,8 +33,7 @@ def workspace(tmp_path: Path, registry: RegistryServer, request: pytest.FixtureR
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
-    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:60].strip("-")
-    return Workspace(tmp_path / "ws", registry, f"leak/{prefix}")
+    return Workspace.for_test(tmp_path, registry, request.node.name, "leak")
 
 
 def _assert_nowhere(workspace: Workspace, texts: list[str]) -> None:

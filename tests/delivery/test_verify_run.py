@@ -3,7 +3,6 @@ refused, with a failure of kind `git` and an error notification, and nothing is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,8 +26,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServe
 @pytest.fixture
 def workspace(tmp_path: Path, registry: RegistryServer, request: pytest.FixtureRequest,
               isolated_git_home: Path) -> Workspace:  # noqa: F811
-    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:60].strip("-")
-    return Workspace(tmp_path / "ws", registry, f"verify/{prefix}")
+    return Workspace.for_test(tmp_path, registry, request.node.name, "verify")
 
 
 def _configure(workspace: Workspace, remote_path: str, receiver: WebhookReceiver) -> None:

@@ -1,4 +1,3 @@
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,5 +33,4 @@ def _hermetic(isolated_git_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def workspace(tmp_path: Path, registry: RegistryServer, request: pytest.FixtureRequest) -> Workspace:
-    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:60].strip("-")
-    return Workspace(tmp_path / "ws", registry, f"proxy/{prefix}")
+    return Workspace.for_test(tmp_path, registry, request.node.name, "proxy")

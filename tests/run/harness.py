@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -89,6 +90,13 @@ class Workspace:
     root: Path
     registry: RegistryServer
     prefix: str  # registry repositories of this test live under it
+
+    @classmethod
+    def for_test(cls, tmp_path: Path, registry: RegistryServer, test_name: str, folder: str) -> Workspace:
+        """A workspace whose registry repositories are named after the test (lowercase alphanumerics
+        with separators, as registries take them), so tests can share one registry."""
+        prefix = re.sub(r"[^a-z0-9]+", "-", test_name.lower())[:60].strip("-")
+        return cls(tmp_path / "ws", registry, f"{folder}/{prefix}")
 
     def __post_init__(self) -> None:
         for name in ("config", "secrets", "state"):

@@ -32,7 +32,7 @@ def test_tls_registry_is_reached_through_a_connect_tunnel(tls_registry: Registry
 
     assert _list(tls_registry, "proxy/tunnel", proxy=proxy) == ["1.0.0"]
 
-    [tunnel] = [r for r in squid.requests() if r.method == "CONNECT"]
+    [tunnel] = squid.requests_matching(lambda r: r.method == "CONNECT")
     assert (tunnel.url, tunnel.status, tunnel.user) == (tls_registry.host, 200, squid.username)
 
 

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +60,16 @@ class SquidProxy:
                 status = int(fields[3].rpartition("/")[2] or 0)
                 found.append(ProxyRequest(status, fields[5], fields[6], None if fields[7] == "-" else fields[7]))
         return found
+
+    def requests_matching(self, match: Callable[[ProxyRequest], bool], timeout: float = 5.0) -> list[ProxyRequest]:
+        """The logged requests `match` takes, waiting up to `timeout` for the first: squid logs a CONNECT
+        tunnel only once it closes, a moment after the client has hung up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [r for r in self.requests() if match(r)]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
     def requests_to(self, port: int) -> list[ProxyRequest]:
         return [r for r in self.requests() if f"127.0.0.1:{port}" in r.url]

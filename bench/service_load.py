@@ -27,7 +27,6 @@ import io
 import os
 import pstats
 import sys
-import tempfile
 import time
 import tracemalloc
 from datetime import datetime
@@ -39,11 +38,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from service_shards import proc_figures, scans, seed_registry, write_config  # noqa: E402
+from service_shards import add_load_options, fleet, proc_figures, scans, status  # noqa: E402
 
 from imagebot.service.schedule import jitter_for  # noqa: E402
 from tests.shards.fleet import Instance  # noqa: E402
-from tests.support.registry import start_registry  # noqa: E402
 
 MARKS = (5, 15, 30, 60, 120, 180, 300, 600)  # seconds after start at which RSS is reported
 
@@ -51,10 +49,6 @@ MARKS = (5, 15, 30, 60, 120, 180, 300, 600)  # seconds after start at which RSS 
 def rss(pid: int) -> int:
     return next(int(line.split()[1]) * 1024 for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                 if line.startswith("VmRSS:"))
-
-
-def status(instance: Instance) -> dict:
-    return httpx.get(f"http://127.0.0.1:{instance.port}/status", timeout=30, trust_env=False).json()
 
 
 def run_service(work: Path, config: Path, args: argparse.Namespace) -> list[str]:
@@ -184,24 +178,13 @@ async def profile_scans(work: Path, config: Path, args: argparse.Namespace) -> l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repositories", type=int, default=500)
-    parser.add_argument("--tags", type=int, default=200)
-    parser.add_argument("--automations", type=int, default=0)
-    parser.add_argument("--interval", type=int, default=60)
-    parser.add_argument("--duration", type=int, default=180)
+    add_load_options(parser, repositories=500, automations=0, duration=180)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        work = Path(tmp)
-        (work / "secrets").mkdir()
-        config = work / "config"
-        config.mkdir()
-        with start_registry(work / "registry") as registry:
-            seed_registry(registry, args.repositories, args.tags)
-            write_config(config, work / "remotes", registry.host, args)
-            figures = (asyncio.run(profile_scans(work, config, args)) if args.profile
-                       else run_service(work, config, args))
+    with fleet("bench-load-", args) as (work, config):
+        figures = (asyncio.run(profile_scans(work, config, args)) if args.profile
+                   else run_service(work, config, args))
         # before the folder goes: deleting the registry's tag links can take minutes on a busy disk
         head = (f"service_load{' --profile' if args.profile else ''}: {args.repositories} repositories x "
                 f"{args.tags} tags, {args.automations} automations, interval {args.interval} s ({os.cpu_count()} "

@@ -23,6 +23,8 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -104,6 +106,31 @@ def proc_figures(pid: int) -> tuple[float, int]:
     return cpu, hwm * 1024
 
 
+def add_load_options(parser: argparse.ArgumentParser, *, repositories: int, automations: int,
+                     duration: int) -> None:
+    """The fleet's shape, shared with bench/service_load.py."""
+    parser.add_argument("--repositories", type=int, default=repositories)
+    parser.add_argument("--tags", type=int, default=200)
+    parser.add_argument("--automations", type=int, default=automations)
+    parser.add_argument("--interval", type=int, default=60)
+    parser.add_argument("--duration", type=int, default=duration)
+
+
+@contextmanager
+def fleet(prefix: str, args: argparse.Namespace) -> Iterator[tuple[Path, Path]]:
+    """A work folder (secrets/, config/) with a registry seeded as `args` says and the config written:
+    (work folder, config folder), for as long as the block runs."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        (work / "secrets").mkdir()
+        config = work / "config"
+        config.mkdir()
+        with start_registry(work / "registry") as registry:
+            seed_registry(registry, args.repositories, args.tags)
+            write_config(config, work / "remotes", registry.host, args)
+            yield work, config
+
+
 def status(instance: Instance) -> dict:
     return httpx.get(f"http://127.0.0.1:{instance.port}/status", timeout=30, trust_env=False).json()
 
@@ -161,11 +188,7 @@ def measure(names: list[str], work: Path, config: Path, args: argparse.Namespace
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repositories", type=int, default=2000)
-    parser.add_argument("--tags", type=int, default=200)
-    parser.add_argument("--automations", type=int, default=50)
-    parser.add_argument("--interval", type=int, default=60)
-    parser.add_argument("--duration", type=int, default=600)
+    add_load_options(parser, repositories=2000, automations=50, duration=600)
     args = parser.parse_args()
     head = (f"service_shards: {args.repositories} repositories x {args.tags} tags, {args.automations} automations, "
             f"interval {args.interval} s, {args.duration} s per run ({platform.node()}, {os.cpu_count()} CPUs, "
@@ -178,18 +201,11 @@ def main() -> None:
         (HERE / "results" / "service_shards.txt").write_text(text)
         print(text, end="", flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="bench-shards-") as tmp:
-        work = Path(tmp)
-        (work / "secrets").mkdir()
-        config = work / "config"
-        config.mkdir()
-        with start_registry(work / "registry") as registry:
-            seed_registry(registry, args.repositories, args.tags)
-            write_config(config, work / "remotes", registry.host, args)
-            one = measure(["all"], work, config, args)
-            report("one instance:", *one, "three shards: (running)")
-            three = measure(list(SHARDS), work, config, args)
-            report("one instance:", *one, "three shards:", *three)
+    with fleet("bench-shards-", args) as (work, config):
+        one = measure(["all"], work, config, args)
+        report("one instance:", *one, "three shards: (running)")
+        three = measure(list(SHARDS), work, config, args)
+        report("one instance:", *one, "three shards:", *three)
 
 
 if __name__ == "__main__":

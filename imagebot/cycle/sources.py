@@ -51,9 +51,9 @@ def git_source(config: Config, automation: ImageUpdateAutomation, secrets: Secre
     if repo is None:
         raise AutomationError(FailureKind.CONFIG, f"GitRepository {automation.source_key} does not exist")
     auth = None
+    proxy = git_proxy(config, automation, secrets)
     if repo.spec.provider == "github":
-        auth = _github_app_auth(repo.spec.secret_ref.name if repo.spec.secret_ref else None, secrets,
-                                git_proxy(config, automation, secrets))
+        auth = _github_app_auth(repo.spec.secret_ref.name if repo.spec.secret_ref else None, secrets, proxy)
     elif repo.spec.secret_ref:
         name = repo.spec.secret_ref.name
         text = {k: secrets.read_text(name, k) if secrets.has(name, k) else None
@@ -63,7 +63,6 @@ def git_source(config: Config, automation: ImageUpdateAutomation, secrets: Secre
             identity=secrets.read_optional(name, "identity"),
             known_hosts=secrets.read_optional(name, "known_hosts"),
         )
-    proxy = git_proxy(config, automation, secrets)
     verification = None
     if repo.spec.verify is not None:
         name = repo.spec.verify.secret_ref.name

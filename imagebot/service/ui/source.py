@@ -23,9 +23,19 @@ class ImageValue:
 
 
 @dataclass(frozen=True)
-class RepositoryStatus:
+class _Named:
+    """An object of the page, known by namespace/name."""
+
     namespace: str
     name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RepositoryStatus(_Named):
     image: str
     suspended: bool = False
     last_scan: float | None = None
@@ -34,30 +44,18 @@ class RepositoryStatus:
     error: str | None = None
     next_scan: float | None = None
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
 
 @dataclass(frozen=True)
-class PolicyStatus:
-    namespace: str
-    name: str
+class PolicyStatus(_Named):
     repository: str  # namespace/name of its ImageRepository
     latest: ImageValue | None = None
     changed_at: float | None = None  # when the latest image last changed
     previous: ImageValue | None = None  # the latest image before that change, when known
     error: str | None = None
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
 
 @dataclass(frozen=True)
-class AutomationStatus:
-    namespace: str
-    name: str
+class AutomationStatus(_Named):
     suspended: bool = False
     repository_url: str | None = None  # the git remote, credentials removed
     branch: str | None = None  # the branch it pushes to
@@ -68,10 +66,6 @@ class AutomationStatus:
     pull_request: str | None = None
     error: str | None = None
     next_run: float | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -106,17 +100,11 @@ class HookCall:
 
 
 @dataclass(frozen=True)
-class ReceiverStatus:
-    namespace: str
-    name: str
+class ReceiverStatus(_Named):
     type: str
     path: str  # the full webhook URL path, /hook/<sha256>: derived from the token, not the token
     resources: Sequence[str] = ()  # "Kind namespace/name"
     calls: Sequence[HookCall] = ()  # newest first
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)

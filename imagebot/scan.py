@@ -19,6 +19,7 @@ from imagebot.config import Config, ImagePolicy, ImageRepository, SecretError, S
 from imagebot.failures import FailureKind
 from imagebot.grammar import is_tag
 from imagebot.policy import PolicyError
+from imagebot.registry.listed import read_listed
 
 if TYPE_CHECKING:
     from imagebot.policy import Policy
@@ -314,13 +315,14 @@ class Scanner:
                                 f"no tag of {len(tags)} (after the exclusionList) matches {compiled.describe()}")
         digest: str | None = None
         mode = policy.spec.digest_reflection_policy
+
         if mode != "Never":
             digest = self.store.digest(image, tag) if mode == "IfNotPresent" else None
             if digest is None:
                 try:
                     # a suspended repository's listing carries no access: read it for this one request
                     options = listing.options or access_options(repo, self.secrets)
-                    digest = await client.head_digest(listing.ref, tag, options)
+                    digest = await read_listed(lambda: client.head_digest(listing.ref, tag, options))
                 except Exception as err:
                     return PolicyResult(policy, None, f"digest of {repo.spec.image}:{tag}: {err}")
             self.store.record_digest(image, tag, digest)

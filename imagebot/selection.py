@@ -70,6 +70,7 @@ class Facts:
     async def read(self, tags: Sequence[str], platforms: bool) -> None:
         """Read the facts of `tags` not yet known; a tag deleted since the listing is left unknown."""
         from imagebot.registry import NotFound
+        from imagebot.registry.listed import read_listed
 
         missing = [t for t in tags if t not in self.known]
         if not missing:
@@ -79,7 +80,7 @@ class Facts:
 
         async def one(tag: str) -> None:
             try:
-                read = await self.client.image_facts(self.ref, tag, options, platforms=platforms)
+                read = await read_listed(lambda: self.client.image_facts(self.ref, tag, options, platforms=platforms))
             except NotFound:
                 return
             facts = ImageFacts(None if read.created is None else read.created.timestamp(), read.platforms)

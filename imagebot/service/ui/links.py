@@ -10,11 +10,14 @@ import re
 from urllib.parse import quote, urlsplit
 
 from imagebot.delivery.forges import ForgeError, parse_repository_url
+from imagebot.delivery.forges._repo_url import RepositoryLocation
+from imagebot.delivery.forges.azuredevops import organization_project_repo
+from imagebot.delivery.forges.bitbucketserver import project_and_repo
 
 # Public forges recognised by host; a self-hosted one is recognised by the pull request provider
 # its automation names (spec.git.push.pullRequest.provider).
-KNOWN_HOSTS = {"github.com": "github", "gitlab.com": "gitlab", "codeberg.org": "gitea", "gitea.com": "gitea"}
-_COMMIT_PATH = {"github": "/commit/", "gitlab": "/-/commit/", "gitea": "/commit/"}
+KNOWN_HOSTS = {"github.com": "github", "gitlab.com": "gitlab", "codeberg.org": "forgejo", "gitea.com": "gitea",
+               "bitbucket.org": "bitbucket", "dev.azure.com": "azuredevops", "ssh.dev.azure.com": "azuredevops"}
 _SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
@@ -39,12 +42,33 @@ def commit_url(repository_url: str | None, commit: str | None, forge: str | None
         return None
     try:
         location = parse_repository_url(repository_url)
+        return _commit_page(location, commit, _forge_of(location.host) or forge)
     except ForgeError:
-        return None  # file://, a bare path: no web page
-    kind = KNOWN_HOSTS.get(location.host) or forge
-    if kind not in _COMMIT_PATH:
-        return None
-    return f"https://{location.host}/{quote(location.path)}{_COMMIT_PATH[kind]}{commit}"
+        return None  # file://, a bare path, a path the forge would not have: no web page
+
+
+def _forge_of(host: str) -> str | None:
+    return KNOWN_HOSTS.get(host) or ("azuredevops" if host.endswith(".visualstudio.com") else None)
+
+
+def _commit_page(location: RepositoryLocation, commit: str, forge: str | None) -> str | None:
+    # Each forge's own reading of its clone URLs (context paths, `scm/`, `_git/`) gives the page.
+    if forge in ("github", "gitea", "forgejo"):
+        return f"https://{location.host}/{quote(location.path)}/commit/{commit}"
+    if forge == "gitlab":
+        return f"https://{location.host}/{quote(location.path)}/-/commit/{commit}"
+    if forge == "bitbucket":
+        return f"https://{location.host}/{quote(location.path)}/commits/{commit}"
+    if forge == "bitbucketserver":
+        context, project, slug = project_and_repo(location)
+        base = f"https://{location.host}{'/' + quote(context) if context else ''}"
+        # a personal repository's project is ~USER; its pages live under /users/USER
+        owner = f"users/{quote(project[1:])}" if project.startswith("~") else f"projects/{quote(project)}"
+        return f"{base}/{owner}/repos/{quote(slug)}/commits/{commit}"
+    if forge == "azuredevops":
+        organization, project, repo = organization_project_repo(location)
+        return f"{organization}/{quote(project)}/_git/{quote(repo)}/commit/{commit}"
+    return None
 
 
 def redact_url(url: str | None) -> str | None:

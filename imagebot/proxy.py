@@ -53,6 +53,16 @@ class Proxy:
         parts = urlsplit(self.address)
         return f"{parts.scheme}://{quote(self.username, safe='')}@{parts.netloc}"
 
+    @property
+    def url_with_credentials(self) -> str:
+        """The address with user and password percent-encoded in it, for libraries that take only a URL
+        (the clouds' SDKs, which decode it into a Proxy-Authorization header). Never to be shown."""
+        if not self.username:
+            return self.address
+        parts = urlsplit(self.address)
+        userinfo = quote(self.username, safe="") + (":" + quote(self.password, safe="") if self.password else "")
+        return f"{parts.scheme}://{userinfo}@{parts.netloc}"
+
     def for_httpx(self) -> httpx.Proxy:
         auth = (self.username, self.password or "") if self.username else None
         return httpx.Proxy(self.address, auth=auth)

@@ -362,7 +362,8 @@ class RegistryClient:
 
             try:
                 return await LOGINS.credentials(options.provider, ref.registry,
-                                                Reach(options.ca_pem, self._ca_file, options.insecure))
+                                                Reach(options.ca_pem, self._ca_file, options.insecure,
+                                                      options.proxy))
             except CredentialLookupError as exc:
                 raise AuthError(f"{ref.name}: cannot log in: {exc}", repository=ref.name, host=ref.api_host) from None
         key = (options.credentials_config, ref.registry)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -22,9 +23,11 @@ from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
 from imagebot import redact
+from imagebot.proxy import Proxy
 from imagebot.registry import AccessOptions, AuthError, ImageReference, RegistryClient
 from imagebot.registry.cloud import LOGINS, RENEW_BEFORE, CloudLogins
 from tests.support.clouds import json_server, resolve_to_loopback
+from tests.support.proxy import SquidProxy, proxy_over_a_dead_environment
 from tests.support.registry import RegistryServer, start_registry
 
 ACCESS_KEY, SECRET_KEY = "AKIAIMAGEBOTTEST0001", "imagebot/test/secret/key/0000000000000000"
@@ -114,11 +117,12 @@ def _image(registry: RegistryServer) -> ImageReference:
     return ImageReference.parse(f"{HOST}:{registry.host.rsplit(':', 1)[1]}/team/app")
 
 
-def _list(ref: ImageReference) -> list[str]:
+def _list(ref: ImageReference, proxy: Proxy | None = None) -> list[str]:
     async def go() -> list[str]:
+        options = AccessOptions(provider="aws", insecure=True, proxy=proxy)
         async with RegistryClient() as client:
-            first = await client.list_tags(ref, AccessOptions(provider="aws", insecure=True))
-            await client.head_digest(ref, "1.0.0", AccessOptions(provider="aws", insecure=True))
+            first = await client.list_tags(ref, options)
+            await client.head_digest(ref, "1.0.0", options)
             return first
     return asyncio.run(go())
 
@@ -164,3 +168,16 @@ def test_wrong_aws_keys_and_a_foreign_host_are_clear_errors(ecr: FakeEcr, ecr_re
 async def _foreign() -> None:
     async with RegistryClient() as client:
         await client.list_tags(ImageReference.parse("ghcr.io/org/app"), AccessOptions(provider="aws"))
+
+
+def test_the_login_goes_through_the_image_repositorys_proxy(ecr: FakeEcr, ecr_registry: RegistryServer,
+                                                           squid: SquidProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = proxy_over_a_dead_environment(squid, monkeypatch)
+
+    assert sorted(_list(_image(ecr_registry), proxy)) == ["1.0.0", "1.1.0"]
+
+    assert ecr.calls == 1
+    endpoint = os.environ["AWS_ENDPOINT_URL_ECR"].removeprefix("http://")
+    logins = squid.requests_matching(lambda r: r.method == "POST")
+    assert [(r.url, r.status, r.user) for r in logins] == [(f"http://{endpoint}/", 200, squid.username)]
+    assert squid.requests_matching(lambda r: r.method == "GET" and HOST in r.url)  # the registry, too

@@ -21,9 +21,11 @@ import httpx
 import jwt
 import pytest
 
+from imagebot.proxy import Proxy
 from imagebot.registry import AccessOptions, AuthError, ImageReference, RegistryClient
 from imagebot.registry.cloud import LOGINS
 from tests.support.clouds import json_server, resolve_to_loopback
+from tests.support.proxy import SquidProxy, proxy_over_a_dead_environment
 from tests.support.registry import RegistryServer, start_registry
 
 USERNAME = "00000000-0000-0000-0000-000000000000"
@@ -95,7 +97,7 @@ class AcrFront:
                 else:
                     forwarded = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")}
                     reply = httpx.request(self.command, f"http://{front.registry.host}{self.path}",
-                                          headers=forwarded, content=body)
+                                          headers=forwarded, content=body, trust_env=False)
                     status, data = reply.status_code, reply.content
                     headers = [(k, v) for k, v in reply.headers.multi_items()
                                if k.lower() not in ("content-length", "transfer-encoding", "connection")]
@@ -152,11 +154,11 @@ def azure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, acr_registry: Registr
     assert not fake.violations, fake.violations
 
 
-def _list(front: AcrFront) -> list[str]:
+def _list(front: AcrFront, proxy: Proxy | None = None) -> list[str]:
     async def go() -> list[str]:
         async with RegistryClient() as client:
             ref = ImageReference.parse(f"{HOST}:{front.port}/team/app")
-            return await client.list_tags(ref, AccessOptions(provider="azure", insecure=True))
+            return await client.list_tags(ref, AccessOptions(provider="azure", insecure=True, proxy=proxy))
     return asyncio.run(go())
 
 
@@ -176,3 +178,17 @@ def test_a_refused_exchange_is_a_clear_error(azure: AcrFront, monkeypatch: pytes
     message = str(caught.value)
     assert f"provider azure: http://{HOST}:{azure.port}/oauth2/exchange refused the Entra token (401)" in message
     assert "AcrPull" in message and ENTRA_TOKEN not in message
+
+
+def test_the_exchange_goes_through_the_proxy_and_the_identity_endpoint_does_not(
+        azure: AcrFront, squid: SquidProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = proxy_over_a_dead_environment(squid, monkeypatch)
+
+    assert _list(azure, proxy) == ["3.0.0"]
+
+    assert len(azure.azure.identity_calls) == 1 and len(azure.azure.exchanges) == 1
+    exchanges = squid.requests_matching(lambda r: r.method == "POST")
+    assert [(r.url, r.status, r.user) for r in exchanges] == \
+        [(f"http://{HOST}:{azure.port}/oauth2/exchange", 200, squid.username)]
+    # the managed identity endpoint is on the node: reached directly, neither through squid nor the environment's
+    assert not [r for r in squid.requests() if "/msi/token" in r.url]

@@ -19,9 +19,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from imagebot.proxy import Proxy
 from imagebot.registry import AccessOptions, AuthError, ImageReference, RegistryClient
 from imagebot.registry.cloud import LOGINS
 from tests.support.clouds import json_server, resolve_to_loopback
+from tests.support.proxy import SquidProxy, proxy_over_a_dead_environment
 from tests.support.registry import RegistryServer, start_registry
 
 ACCESS_TOKEN = "ya29.imagebot-test-access-token"
@@ -89,10 +91,11 @@ def gar_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryS
         yield server
 
 
-def _list(image: str) -> list[str]:
+def _list(image: str, proxy: Proxy | None = None) -> list[str]:
     async def go() -> list[str]:
         async with RegistryClient() as client:
-            return await client.list_tags(ImageReference.parse(image), AccessOptions(provider="gcp", insecure=True))
+            return await client.list_tags(ImageReference.parse(image),
+                                          AccessOptions(provider="gcp", insecure=True, proxy=proxy))
     return asyncio.run(go())
 
 
@@ -136,3 +139,16 @@ def test_a_refused_key_is_a_clear_error(google: FakeGoogleToken, gar_registry: R
     assert "cannot log in: provider gcp: getting an access token failed" in message and "invalid_grant" in message
     assert other.splitlines()[2] not in message
     assert time.monotonic() - started < 30
+
+
+def test_the_token_request_goes_through_the_image_repositorys_proxy(
+        google: FakeGoogleToken, gar_registry: RegistryServer, squid: SquidProxy,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = proxy_over_a_dead_environment(squid, monkeypatch)
+
+    assert _list(f"{HOST}:{gar_registry.host.rsplit(':', 1)[1]}/project/repo/app", proxy) == ["2.0.0"]
+
+    assert google.calls == 1
+    tokens = squid.requests_matching(lambda r: r.method == "POST")
+    assert [(r.url, r.status, r.user) for r in tokens] == [(f"{google.url}/token", 200, squid.username)]
+    assert squid.requests_matching(lambda r: r.method == "GET" and HOST in r.url)  # the registry, too

@@ -16,6 +16,9 @@ import pytest
 
 Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
 
+# The registry hosts of tests/registry/test_cloud_*.py, which squid (tests/support/proxy.py) resolves to loopback.
+CLOUD_TEST_HOSTS = ("123456789012.dkr.ecr.us-east-1.amazonaws.com", "europe-docker.pkg.dev", "imagebottest.azurecr.io")
+
 
 def resolve_to_loopback(monkeypatch: pytest.MonkeyPatch, *suffixes: str) -> None:
     real = socket.getaddrinfo

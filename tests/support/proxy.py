@@ -24,6 +24,9 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from imagebot.proxy import Proxy, parse_proxy
+from tests.support.clouds import CLOUD_TEST_HOSTS
+
 SQUID = "/usr/sbin/squid"
 NCSA_AUTH = "/usr/lib/squid/basic_ncsa_auth"
 
@@ -94,6 +97,9 @@ def start_squid(folder: Path, username: str = "pxuser", password: str = "px-Pa55
     passwd = folder / "passwd"
     passwd.write_text(f"{username}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}\n")
     passwd.chmod(0o644)
+    # The clouds' registry names the tests use resolve to loopback for squid too (tests/support/clouds.py).
+    (folder / "hosts").write_text("127.0.0.1 localhost " + " ".join(CLOUD_TEST_HOSTS) + "\n")
+    (folder / "hosts").chmod(0o644)
     process, port = _launch(folder, passwd)
     proxy = SquidProxy(folder, port, username, password)
     try:
@@ -147,6 +153,7 @@ coredump_dir {folder}
 logfile_rotate 0
 shutdown_lifetime 0 seconds
 visible_hostname imagebot-test-proxy
+hosts_file {folder}/hosts
 auth_param basic program {auth} {passwd}
 auth_param basic children 2
 auth_param basic realm imagebot-test-proxy
@@ -154,6 +161,17 @@ acl authed proxy_auth REQUIRED
 http_access allow authed
 http_access deny all
 """
+
+
+def proxy_over_a_dead_environment(squid: SquidProxy, monkeypatch: pytest.MonkeyPatch) -> Proxy:
+    """An object's proxySecretRef to `squid`, while the environment's proxies lead nowhere: whatever
+    follows the environment instead of the object's proxy fails."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return parse_proxy(squid.url, "spec.proxySecretRef, secret 'corp-proxy'", squid.username, squid.password,
+                       "corp-proxy")
 
 
 @pytest.fixture

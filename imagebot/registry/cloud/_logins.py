@@ -10,10 +10,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagebot.redact import register_credentials
 from imagebot.registry.cloud._hosts import host_problem, hostname
 from imagebot.registry.credentials import CredentialLookupError, Credentials
+
+if TYPE_CHECKING:
+    from imagebot.proxy import Proxy
 
 RENEW_BEFORE = 300.0  # seconds: a login with less than 5 minutes left is replaced before use
 
@@ -35,11 +39,13 @@ class Login:
 
 @dataclass(frozen=True)
 class Reach:
-    """How to reach the registry itself (ACR's token exchange is on the registry host)."""
+    """How to reach the registry (ACR's token exchange is on the registry host) and the cloud's token
+    service: the ImageRepository's proxySecretRef carries both, as in Flux."""
 
     ca_pem: bytes | None = field(default=None, repr=False)
     ca_file: Path | None = None
     insecure: bool = False
+    proxy: Proxy | None = None  # None: the environment's, as each SDK reads it
 
 
 class CloudLogins:
@@ -94,13 +100,13 @@ class CloudLogins:
 def _aws(registry: str, reach: Reach) -> Login:
     from imagebot.registry.cloud.aws import ecr_login
 
-    return ecr_login(registry)
+    return ecr_login(registry, reach.proxy)
 
 
 def _gcp(registry: str, reach: Reach) -> Login:
     from imagebot.registry.cloud.gcp import gcp_login
 
-    return gcp_login(registry)
+    return gcp_login(registry, reach.proxy)
 
 
 def _azure(registry: str, reach: Reach) -> Login:

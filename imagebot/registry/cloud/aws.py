@@ -9,13 +9,17 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from imagebot.registry.cloud._hosts import ECR_PUBLIC, ecr_region, hostname
 from imagebot.registry.cloud._logins import Login
 from imagebot.registry.credentials import CredentialLookupError
 
+if TYPE_CHECKING:
+    from imagebot.proxy import Proxy
 
-def ecr_login(registry: str) -> Login:
+
+def ecr_login(registry: str, proxy: Proxy | None = None) -> Login:
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -24,9 +28,11 @@ def ecr_login(registry: str) -> Login:
     public = hostname(registry) == ECR_PUBLIC
     service = "ecr-public" if public else "ecr"
     try:
+        # botocore takes proxies by scheme, for the service endpoint only (never the metadata service)
+        proxies = {"http": proxy.url_with_credentials, "https": proxy.url_with_credentials} if proxy else None
         client = botocore.session.get_session().create_client(
             service, region_name=region, config=Config(retries={"max_attempts": 3, "mode": "standard"},
-                                                       connect_timeout=10, read_timeout=30))
+                                                       connect_timeout=10, read_timeout=30, proxies=proxies))
         answer = client.get_authorization_token()
     except NoCredentialsError:
         raise CredentialLookupError(

@@ -14,6 +14,7 @@ import httpx
 from imagebot import redact
 from imagebot.registry.cloud._hosts import hostname
 from imagebot.registry.cloud._logins import Login, Reach
+from imagebot.registry.cloud._proxies import sdk_proxies
 from imagebot.registry.credentials import CredentialLookupError
 
 USERNAME = "00000000-0000-0000-0000-000000000000"
@@ -40,8 +41,9 @@ def acr_login(registry: str, reach: Reach) -> Login:
 
     scope = scope_for(registry)
     try:
+        proxies = {"proxies": sdk_proxies(reach.proxy)} if reach.proxy else {}
         with DefaultAzureCredential(exclude_powershell_credential=True,
-                                    exclude_interactive_browser_credential=True) as credential:
+                                    exclude_interactive_browser_credential=True, **proxies) as credential:
             access = credential.get_token(scope).token
     except (CredentialUnavailableError, ClientAuthenticationError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
@@ -65,7 +67,8 @@ def _exchange(registry: str, access_token: str, reach: Reach) -> str:
         raise CredentialLookupError(f"provider azure: {exc}") from None
     form = {"grant_type": "access_token", "service": hostname(registry), "access_token": access_token}
     try:
-        with httpx.Client(verify=verify, timeout=_TIMEOUT, headers={"User-Agent": "imagebot"}) as client, \
+        proxy = reach.proxy.for_httpx() if reach.proxy else None  # the registry's proxy: the exchange is on it
+        with httpx.Client(verify=verify, timeout=_TIMEOUT, headers={"User-Agent": "imagebot"}, proxy=proxy) as client, \
                 client.stream("POST", url, data=form) as response:
             body = b""
             deadline = time.monotonic() + _ANSWER_SECONDS

@@ -7,22 +7,33 @@ gcloud's `auth application-default login`, or the metadata server on GCE/GKE/Clo
 from __future__ import annotations
 
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from imagebot.registry.cloud._logins import Login
+from imagebot.registry.cloud._proxies import sdk_proxies
 from imagebot.registry.credentials import CredentialLookupError
+
+if TYPE_CHECKING:
+    from imagebot.proxy import Proxy
 
 USERNAME = "oauth2accesstoken"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
-def gcp_login(registry: str) -> Login:
+def gcp_login(registry: str, proxy: Proxy | None = None) -> Login:
     import google.auth
     import google.auth.transport.requests
+    import requests
     from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
     try:
         credentials, _project = google.auth.default(scopes=SCOPES)
-        credentials.refresh(google.auth.transport.requests.Request())
+        session = requests.Session()
+        if proxy is not None:  # the object's proxy alone: requests lets the environment's override a session's
+            session.trust_env = False
+            session.proxies.update(sdk_proxies(proxy))
+        with session:
+            credentials.refresh(google.auth.transport.requests.Request(session))
     except DefaultCredentialsError as exc:
         raise CredentialLookupError(
             "provider gcp: no Google credentials found (GOOGLE_APPLICATION_CREDENTIALS, gcloud auth "

@@ -5,8 +5,11 @@ so only the notification can explain a commit. For each of N pushes the clock st
 the manifest PUT (the blobs are already uploaded) and stops when the remote's branch moves.
 Then the service is left alone for 60 s and its CPU time (utime+stime from /proc/PID/stat) is read.
 
-Run: .venv/bin/python bench/latency.py [--pushes 20] [--idle 60] [--http-git]
-Writes bench/results/latency.txt. Targets: p50 under 1 s; idle CPU under 1 %.
+Run: .venv/bin/python bench/latency.py [--pushes 20] [--idle 60] [--http-git] [--trace]
+Writes bench/results/latency.txt. Targets: p50 under 1 s (issue 16: under 250 ms over smart HTTP);
+idle CPU under 1 %. --trace runs the service with debug logs and adds where each push's time went:
+the service's log lines (webhook, scan, delivery phases, each git command with its duration) and,
+over smart HTTP, each git-http-backend run of the test server, as medians over the pushes.
 """
 
 from __future__ import annotations
@@ -72,6 +75,53 @@ def push_and_wait(service: Service, tag: str, created: datetime, timeout: float 
     raise SystemExit(f"no commit for {tag} within {timeout}s; see {service.log_path}")
 
 
+def trace_of(service: Service, git_server: HttpGitServer | None, start: float, end: float,
+             landed: float) -> list[tuple[str, float, float]]:
+    """(what, ms after the PUT at its end, ms it took) for the log lines and backend runs of one push."""
+    events: list[tuple[str, float, float]] = []
+    for entry in service.log_events():
+        at = datetime.fromisoformat(str(entry["time"])).timestamp()
+        if not start <= at <= end:
+            continue
+        message, logger = str(entry["message"]), str(entry.get("logger", ""))
+        if "git_ms" in entry:
+            events.append((f"git {entry['git']}", at, float(entry["git_ms"])))  # type: ignore[arg-type]
+        elif logger == "git.cmd" and message.startswith("Popen("):  # GitPython starting a git of its own
+            events.append(("GitPython: " + " ".join(message.split("'")[1:4:2]), at, 0.0))
+        elif logger.startswith("imagebot") and "ignored:" not in message:  # not the registry's pull events
+            events.append((message.split(" in ")[0].split(" receiver=")[0][:40], at, 0.0))
+    if git_server is not None:
+        for began, seconds, method, path in git_server.backend_runs:
+            if start <= began <= end:
+                name = path.rsplit("/", 1)[-1].split("?service=")[-1]
+                events.append((f"  server: http-backend {method} {name}", began + seconds, 1000 * seconds))
+    events.append(("commit seen on the remote (bench)", landed, 0.0))
+    events.sort(key=lambda e: e[1])
+    return [(what, 1000 * (at - start), took) for what, at, took in events]
+
+
+def trace_table(traces: list[list[tuple[str, float, float]]]) -> list[str]:
+    """Median over the pushes, by step (the steps most pushes took; pushes that differ are counted)."""
+    shapes = [tuple(what for what, _, _ in t) for t in traces]
+    shape = max(shapes, key=shapes.count)
+    same = [t for t in traces if tuple(what for what, _, _ in t) == shape]
+    lines = [f"trace: medians over {len(same)} of {len(traces)} pushes with the same steps "
+             "(ms after the manifest PUT; the git and server rows say how long each took)",
+             f"  {'step':<44} {'at':>7} {'gap':>6} {'took':>6}"]
+    previous = 0.0
+    for i, what in enumerate(shape):
+        at = statistics.median(t[i][1] for t in same)
+        took = statistics.median(t[i][2] for t in same)
+        lines.append(f"  {what:<44} {at:7.1f} {at - previous:6.1f} {took:6.1f}" if took else
+                     f"  {what:<44} {at:7.1f} {at - previous:6.1f}")
+        previous = at
+    git_total = [sum(took for what, _, took in t if what.startswith("git ")) for t in same]
+    server_total = [sum(took for what, _, took in t if "server:" in what) for t in same]
+    lines.append(f"  git subprocesses, total: {statistics.median(git_total):.1f} ms (median per push); "
+                 f"server's http-backend runs inside them: {statistics.median(server_total):.1f} ms")
+    return lines
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -84,6 +134,8 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
     parser.add_argument("--http-git", action="store_true",
                         help="push over smart HTTP (git-http-backend) instead of a file:// remote")
+    parser.add_argument("--trace", action="store_true",
+                        help="debug logs on: add a table of where each push's time went")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latency.txt")
     args = parser.parse_args()
 
@@ -94,16 +146,21 @@ def main() -> int:
             git_server.root.mkdir()
             git_server.start()
         try:
-            with service_stack(Path(tmp) / "stack", slack=args.http_git, git_server=git_server) as service:
+            with service_stack(Path(tmp) / "stack", slack=args.http_git, git_server=git_server,
+                               args=["--log-level", "debug"] if args.trace else []) as service:
                 service.wait_log("run finished", timeout=20)  # the startup run
                 time.sleep(0.5)
                 base = datetime(2024, 1, 1, tzinfo=UTC)
-                latencies = []
+                latencies, traces = [], []
                 for i in range(args.pushes):
                     latency = push_and_wait(service, f"1.{i + 1}.0", base + timedelta(minutes=i))
+                    landed = time.time()
                     latencies.append(latency)
                     print(f"push {i + 1:2d}: {latency * 1000:7.1f} ms", flush=True)
                     time.sleep(0.3)  # let the run's tail (record, notify) finish: pushes measured one by one
+                    if args.trace:
+                        service.wait_log("run finished", count=i + 2)
+                        traces.append(trace_of(service, git_server, landed - latency, time.time(), landed))
                 metrics = service.metrics()
                 internal_count = metrics.get(("imagebot_push_to_commit_seconds_count", ()), 0.0)
                 internal_sum = metrics.get(("imagebot_push_to_commit_seconds_sum", ()), 0.0)
@@ -125,7 +182,7 @@ def main() -> int:
         f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         f"command: .venv/bin/python bench/latency.py --pushes {args.pushes} --idle {args.idle:g}"
-        + (" --http-git" if args.http_git else ""),
+        + (" --http-git" if args.http_git else "") + (" --trace" if args.trace else ""),
         f"git remote: {'smart HTTP (git-http-backend behind a stdlib server)' if args.http_git else 'file://'}",
         f"pushes: {len(latencies)}",
         f"p50: {p50 * 1000:.0f} ms (target < {TARGET_P50 * 1000:.0f} ms) {'OK' if p50 < TARGET_P50 else 'MISSED'}",
@@ -138,6 +195,8 @@ def main() -> int:
         f"idle CPU over {wall:.0f} s: {cpu_used:.3f} s of CPU = {idle_percent:.3f} % "
         f"(target < {TARGET_IDLE_CPU:g} %) {'OK' if idle_percent < TARGET_IDLE_CPU else 'MISSED'}",
     ]
+    if traces:
+        lines += trace_table(traces)
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.exists() and args.http_git:

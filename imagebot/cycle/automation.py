@@ -51,6 +51,7 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
     from imagebot.release.lookup import release_key
 
     spec = automation.spec
+    log.debug("delivery started", extra={"automation": automation.key})
     outcome = AutomationOutcome(automation, "unchanged")
     if spec.suspend:
         outcome.status = "suspended"
@@ -133,6 +134,7 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
 
         options = [f"{k}={v}" if v else k for k, v in (push.options if push else {}).items()]
         with Checkout.locked(state_dir / "git", source) as checkout:
+            log.debug("checkout ready", extra={"automation": automation.key})
             if store is not None:
                 outcome.recovered = reconcile(store, checkout, automation.key)
             delivered = deliver(

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -72,7 +73,7 @@ def push_and_wait(service: Service, tag: str, created: datetime, timeout: float 
         if branch_sha(service) != before:
             return time.monotonic() - started
         time.sleep(0.002)
-    raise SystemExit(f"no commit for {tag} within {timeout}s; see {service.log_path}")
+    raise SystemExit(f"no commit for {tag} within {timeout}s; the service's log ends:\n{service.log[-4000:]}")
 
 
 def trace_of(service: Service, git_server: HttpGitServer | None, start: float, end: float,
@@ -89,7 +90,8 @@ def trace_of(service: Service, git_server: HttpGitServer | None, start: float, e
         elif logger == "git.cmd" and message.startswith("Popen("):  # GitPython starting a git of its own
             events.append(("GitPython: " + " ".join(message.split("'")[1:4:2]), at, 0.0))
         elif logger.startswith("imagebot") and "ignored:" not in message:  # not the registry's pull events
-            events.append((message.split(" in ")[0].split(" receiver=")[0][:40], at, 0.0))
+            label = re.sub(r"\b[0-9a-f]{12}\b|[0-9.:]+", "N", message.split(" in ")[0].split(" receiver=")[0])
+            events.append((label[:40], at, 0.0))
     if git_server is not None:
         for began, seconds, method, path in git_server.backend_runs:
             if start <= began <= end:
@@ -101,24 +103,27 @@ def trace_of(service: Service, git_server: HttpGitServer | None, start: float, e
 
 
 def trace_table(traces: list[list[tuple[str, float, float]]]) -> list[str]:
-    """Median over the pushes, by step (the steps most pushes took; pushes that differ are counted)."""
-    shapes = [tuple(what for what, _, _ in t) for t in traces]
-    shape = max(shapes, key=shapes.count)
-    same = [t for t in traces if tuple(what for what, _, _ in t) == shape]
-    lines = [f"trace: medians over {len(same)} of {len(traces)} pushes with the same steps "
-             "(ms after the manifest PUT; the git and server rows say how long each took)",
+    """Medians over the pushes, by step: the n-th occurrence of a step in each push is one step."""
+    steps: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for trace in traces:
+        seen: dict[str, int] = {}
+        for what, at, took in trace:
+            seen[what] = seen.get(what, 0) + 1
+            steps.setdefault((what, seen[what]), []).append((at, took))
+    common = {key: runs for key, runs in steps.items() if len(runs) * 2 > len(traces)}  # most pushes' steps
+    rows = sorted(((statistics.median(a for a, _ in runs), statistics.median(t for _, t in runs), key[0])
+                   for key, runs in common.items()))
+    lines = [f"trace: medians over {len(traces)} pushes (ms after the manifest PUT; 'took' is how long a git "
+             "command or a server run took, 'gap' the time since the row above)",
              f"  {'step':<44} {'at':>7} {'gap':>6} {'took':>6}"]
     previous = 0.0
-    for i, what in enumerate(shape):
-        at = statistics.median(t[i][1] for t in same)
-        took = statistics.median(t[i][2] for t in same)
-        lines.append(f"  {what:<44} {at:7.1f} {at - previous:6.1f} {took:6.1f}" if took else
-                     f"  {what:<44} {at:7.1f} {at - previous:6.1f}")
+    for at, took, what in rows:
+        lines.append(f"  {what:<44} {at:7.1f} {at - previous:6.1f} " + (f"{took:6.1f}" if took else ""))
         previous = at
-    git_total = [sum(took for what, _, took in t if what.startswith("git ")) for t in same]
-    server_total = [sum(took for what, _, took in t if "server:" in what) for t in same]
-    lines.append(f"  git subprocesses, total: {statistics.median(git_total):.1f} ms (median per push); "
-                 f"server's http-backend runs inside them: {statistics.median(server_total):.1f} ms")
+    git_total = [sum(took for what, _, took in t if what.startswith("git ")) for t in traces]
+    server_total = [sum(took for what, _, took in t if "server:" in what) for t in traces]
+    lines.append(f"  git processes, total: {statistics.median(git_total):.1f} ms (median per push); the server's "
+                 f"git-http-backend runs during them: {statistics.median(server_total):.1f} ms")
     return lines
 
 

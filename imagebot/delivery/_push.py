@@ -104,7 +104,9 @@ def deliver(
         checkout.git("add", "--all")
         if checkout.git("diff", "--cached", "--quiet", check=False).status == 0:
             return None  # apply reported a change but the files are as they were
-        sha = _commit(checkout, message(change), author, signing)
+        text = message(change)
+        log.debug("commit message written")
+        sha = _commit(checkout, text, author, signing)
         log.debug("committed %s", sha[:12])
         if separate:
             assert target is not None

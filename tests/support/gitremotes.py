@@ -238,6 +238,9 @@ def _make_handler(state: HttpGitServer) -> type[http.server.BaseHTTPRequestHandl
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm the body waited for the client's
+        # delayed ACK of the headers (40 ms on Linux) on every response. Real servers set TCP_NODELAY.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:  # quiet
             pass

@@ -188,7 +188,9 @@ def main() -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         f"command: .venv/bin/python bench/latency.py --pushes {args.pushes} --idle {args.idle:g}"
         + (" --http-git" if args.http_git else "") + (" --trace" if args.trace else ""),
-        f"git remote: {'smart HTTP (git-http-backend behind a stdlib server)' if args.http_git else 'file://'}",
+        "git remote: " + ("smart HTTP (tests/support/gitremotes.py: a git-http-backend CGI process per request, "
+                          "behind a stdlib threading HTTP server with TCP_NODELAY, Basic auth)"
+                          if args.http_git else "file://"),
         f"pushes: {len(latencies)}",
         f"p50: {p50 * 1000:.0f} ms (target < {TARGET_P50 * 1000:.0f} ms) {'OK' if p50 < TARGET_P50 else 'MISSED'}",
         f"p95: {p95 * 1000:.0f} ms",

@@ -144,6 +144,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latency.txt")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="imagebot-latency-") as tmp:
         git_server = None
         if args.http_git:
@@ -185,7 +186,8 @@ def main() -> int:
     lines = [
         "imagebot run (service): registry manifest PUT -> commit on the remote",
         f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (shared machine)",
         f"command: .venv/bin/python bench/latency.py --pushes {args.pushes} --idle {args.idle:g}"
         + (" --http-git" if args.http_git else "") + (" --trace" if args.trace else ""),
         "git remote: " + ("smart HTTP (tests/support/gitremotes.py: a git-http-backend CGI process per request, "

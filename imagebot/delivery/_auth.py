@@ -1,9 +1,10 @@
 """Credentials for git remotes: handed to git through temporary files and the environment only.
 
 HTTP(S): a Basic (or Bearer) Authorization header goes with every request, given as git configuration in
-the environment; after a 401 git asks GIT_ASKPASS, a script that echoes the username/password from variables
-set only in the environment of that one git process. SSH: GIT_SSH_COMMAND names a 0600 identity file and a known_hosts
-file in a private temporary folder, removed when the operation ends. Nothing lands in `.git/config` or argv.
+the environment; after a 401 git asks GIT_ASKPASS, a script that echoes the username/password from
+variables set only in the environment of that one git process. SSH: GIT_SSH_COMMAND names a 0600 identity
+file and a known_hosts file in a private temporary folder, removed when the operation ends. Nothing lands
+in `.git/config` or argv.
 """
 
 from __future__ import annotations

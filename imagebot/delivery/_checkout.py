@@ -166,7 +166,7 @@ class Checkout:
         runner = GitRunner(self.workdir, {}, {}, self.source.secrets)
         try:
             result = runner.run("maintenance", "run", "--auto", "--quiet", check=False, timeout=NETWORK_TIMEOUT)
-        except GitError as err:  # a timeout: the clone still works, the next use tries again
+        except (GitError, OSError) as err:  # a timeout: the clone still works, the next use tries again
             log.warning("git maintenance in the clone of %s: %s", self.source.display_url, err)
             return
         if result.status != 0:

@@ -106,8 +106,9 @@ class GitRunner:
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"{what or 'git ' + args[0]} timed out after {timeout:.0f} s") from exc
         if log.isEnabledFor(logging.DEBUG):  # where a delivery's time goes (bench/latency.py --trace)
-            log.debug("git %s: exit %d in %.1f ms", args[0], proc.returncode, 1000 * (time.monotonic() - started),
-                      extra={"git": args[0], "git_ms": round(1000 * (time.monotonic() - started), 1)})
+            ms = 1000 * (time.monotonic() - started)
+            log.debug("git %s: exit %d in %.1f ms", args[0], proc.returncode, ms,
+                      extra={"git": args[0], "git_ms": round(ms, 1)})
         result = GitResult(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
             raise self.error(what or f"git {args[0]}", result)

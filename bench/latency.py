@@ -90,7 +90,7 @@ def trace_of(service: Service, git_server: HttpGitServer | None, start: float, e
         elif logger == "git.cmd" and message.startswith("Popen("):  # GitPython starting a git of its own
             events.append(("GitPython: " + " ".join(message.split("'")[1:4:2]), at, 0.0))
         elif logger.startswith("imagebot") and "ignored:" not in message:  # not the registry's pull events
-            label = re.sub(r"\b[0-9a-f]{12}\b|[0-9.:]+", "N", message.split(" in ")[0].split(" receiver=")[0])
+            label = re.sub(r"\b[0-9a-f]{12}\b|\d[\d.:]*", "N", message.split(" in ")[0].split(" receiver=")[0])
             events.append((label[:40], at, 0.0))
     if git_server is not None:
         for began, seconds, method, path in git_server.backend_runs:

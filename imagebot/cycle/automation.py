@@ -43,14 +43,15 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
 
     Outside every delivery window (`spec.schedule`, judged at `now`) nothing is written: the change
     that would be made is computed against the checkout and reported as "waiting". With `releases`,
-    each change's release information (source, compare link, notes) is looked up before the commit
-    message is written, for the message's template data, the pull request and the notification."""
+    each change's release information (source, compare link, notes) is looked up for the pull request
+    and the notification: after the push, or before the commit when the message template uses it."""
     from imagebot.cycle.window import window_state
     from imagebot.delivery.git import Author, Checkout, GitError, PushRejected, deliver
     from imagebot.delivery.message import AutomationObject, MessageTemplateError, render_message
     from imagebot.release.lookup import release_key
 
     spec = automation.spec
+    log.debug("delivery started", extra={"automation": automation.key})
     outcome = AutomationOutcome(automation, "unchanged")
     if spec.suspend:
         outcome.status = "suspended"
@@ -99,10 +100,18 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
                 outcome.status = "awaiting-approval"
             return verdict.deliver is not None
 
-        def message(result: UpdateResult) -> str:
+        def look_up_releases(result: UpdateResult) -> None:
             if releases is not None and any(release_key(c) not in outcome.releases for c in result.changes):
                 new_tags = {key: value.tag for key, value in values.items() if value.tag}
                 outcome.releases.update(releases.find_blocking(automation, result.changes, new_tags))
+
+        # Only a template that names Release waits for the lookup (registry reads, a forge's release
+        # notes) before its commit; otherwise the notification and pull request get it after the push.
+        message_needs_releases = "Release" in (commit.message_template or "")
+
+        def message(result: UpdateResult) -> str:
+            if message_needs_releases:
+                look_up_releases(result)
             text = render_message(change_records(result, outcome.releases),
                                   AutomationObject(namespace, automation.metadata.name),
                                   template=commit.message_template, values=commit.message_template_values)
@@ -133,6 +142,7 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
 
         options = [f"{k}={v}" if v else k for k, v in (push.options if push else {}).items()]
         with Checkout.locked(state_dir / "git", source) as checkout:
+            log.debug("checkout ready", extra={"automation": automation.key})
             if store is not None:
                 outcome.recovered = reconcile(store, checkout, automation.key)
             delivered = deliver(
@@ -152,6 +162,10 @@ def deliver_automation(config: Config, automation: ImageUpdateAutomation, report
         return failed(outcome, FailureKind.CONFIG, str(err))
     if delivered is None:
         return outcome
+    try:
+        look_up_releases(delivered.change)
+    except (OSError, ValueError, LookupError) as err:  # best effort: the commit is made, whatever this says
+        log.warning("release information not looked up: %s", err, extra={"automation": automation.key})
     if outcome.approved is not None and store is not None:  # pushed now, or the push branch holds it already
         store.approval_delivered(outcome.approved.id, delivered.commit)
     if not delivered.pushed:

@@ -1,12 +1,15 @@
 """Credentials for git remotes: handed to git through temporary files and the environment only.
 
-HTTP(S): git asks GIT_ASKPASS, a script that echoes the username/password from variables set only in the
-environment of that one git process. SSH: GIT_SSH_COMMAND names a 0600 identity file and a known_hosts
-file in a private temporary folder, removed when the operation ends. Nothing lands in `.git/config` or argv.
+HTTP(S): a Basic (or Bearer) Authorization header goes with every request, given as git configuration in
+the environment; after a 401 git asks GIT_ASKPASS, a script that echoes the username/password from
+variables set only in the environment of that one git process. SSH: GIT_SSH_COMMAND names a 0600 identity
+file and a known_hosts file in a private temporary folder, removed when the operation ends. Nothing lands
+in `.git/config` or argv.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shlex
@@ -120,9 +123,17 @@ def auth_session(remote: RemoteURL, auth: GitAuth | None) -> Iterator[AuthEnv]:
             env.pop("GIT_SSH", None)
             env["GIT_SSH_VARIANT"] = "ssh"
         config = {}
+        basic = None
         if auth.bearer_token and remote.is_http:
             config["http.extraHeader"] = f"Authorization: Bearer {auth.bearer_token}"
-        yield AuthEnv(env, tuple(s for s in (password, auth.bearer_token) if s), config)
+        elif password and remote.is_http:
+            # Sent with the first request, as Flux does: git would otherwise ask the server, take its 401,
+            # run the askpass script twice and ask again, a round trip and two processes per fetch and push.
+            # The askpass script stays for what git asks after a 401 (a redirect to another host: curl never
+            # sends this header there).
+            basic = base64.b64encode(f"{username or DEFAULT_TOKEN_USERNAME}:{password}".encode()).decode()
+            config["http.extraHeader"] = f"Authorization: Basic {basic}"
+        yield AuthEnv(env, tuple(s for s in (password, auth.bearer_token, basic) if s), config)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

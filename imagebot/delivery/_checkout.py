@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
+import logging
 import re
 import shutil
 import time
@@ -13,11 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
+from git.refs.symbolic import SymbolicReference
 
 from imagebot.delivery._auth import GitAuth, RemoteURL, auth_session, parse_remote_url
 from imagebot.delivery._gitcmd import NETWORK_TIMEOUT, GitError, GitResult, GitRunner
 from imagebot.delivery._verify import Verification, verify_commit
 from imagebot.proxy import Proxy
+
+log = logging.getLogger("imagebot.git")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,10 @@ class GitSource:
         return f"{slug}-{digest}"
 
 
+# Fetch and commit start `git maintenance run --auto` before returning; tidy() runs it after the push.
+_NO_AUTO_MAINTENANCE = {"maintenance.auto": "false"}
+
+
 def _shallow_unsupported(result: GitResult) -> bool:
     # Dumb HTTP and some old servers cannot serve shallow fetches.
     return "shallow" in result.stderr.lower() or "dumb http" in result.stderr.lower()
@@ -75,7 +84,16 @@ class Checkout:
 
     @property
     def head(self) -> str:
-        return git.Repo(self.workdir).head.commit.hexsha
+        return self.resolve("HEAD")
+
+    def resolve(self, ref: str) -> str:
+        """The sha `ref` (HEAD, refs/...) names, read from the ref files: no git process. (GitPython's
+        `head.commit` starts a `git cat-file` to learn the object's type.)"""
+        with git.Repo(self.workdir) as repo:
+            try:
+                return SymbolicReference.dereference_recursive(repo, ref)
+            except ValueError as err:
+                raise GitError(f"{ref} is missing in the clone of {self.source.display_url}") from err
 
     @classmethod
     def prepare(cls, cache_root: Path, source: GitSource) -> Checkout:
@@ -109,10 +127,16 @@ class Checkout:
                         raise GitError(f"the clone of {source.display_url} stayed in use by another imagebot "
                                        f"for {wait:.0f}s") from None
                     time.sleep(0.05)
+            checkout = None
             try:
-                yield cls.prepare(cache_root, source)
+                checkout = cls.prepare(cache_root, source)
+                yield checkout
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                try:
+                    if checkout is not None:
+                        checkout.tidy()
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
 
     def refresh(self) -> str:
         """Fetch the branch and reset the working tree to it, dropping local commits and edits."""
@@ -125,15 +149,28 @@ class Checkout:
     def git(self, *args: str, check: bool = True, stdin: str | None = None,
             config: dict[str, str] | None = None, env: dict[str, str] | None = None) -> GitResult:
         """A local git command in the working copy."""
-        runner = GitRunner(self.workdir, dict(env or {}), dict(config or {}), self.source.secrets)
+        runner = GitRunner(self.workdir, dict(env or {}), {**_NO_AUTO_MAINTENANCE, **(config or {})},
+                           self.source.secrets)
         return runner.run(*args, check=check, stdin=stdin)
 
     @contextmanager
     def network(self) -> Iterator[GitRunner]:
         """A runner whose commands may talk to the remote, with the source's credentials in place."""
         with auth_session(self.source.remote, self.source.auth) as auth:
-            yield GitRunner(self.workdir, dict(auth.env), dict(auth.config), (*self.source.secrets, *auth.secrets),
-                            self.source.proxy)
+            yield GitRunner(self.workdir, dict(auth.env), {**_NO_AUTO_MAINTENANCE, **auth.config},
+                            (*self.source.secrets, *auth.secrets), self.source.proxy)
+
+    def tidy(self) -> None:
+        """`git maintenance run --auto` (gc when loose objects pile up), once the work is done: fetch and
+        commit would each start it on the way to the push."""
+        runner = GitRunner(self.workdir, {}, {}, self.source.secrets)
+        try:
+            result = runner.run("maintenance", "run", "--auto", "--quiet", check=False, timeout=NETWORK_TIMEOUT)
+        except (GitError, OSError) as err:  # a timeout: the clone still works, the next use tries again
+            log.warning("git maintenance in the clone of %s: %s", self.source.display_url, err)
+            return
+        if result.status != 0:
+            log.warning("%s", runner.error(f"git maintenance in the clone of {self.source.display_url}", result))
 
     def fetch_branch(self, branch: str) -> str:
         """Fetch `branch` into refs/remotes/origin/<branch> (shallow where the server allows); its sha."""
@@ -149,7 +186,7 @@ class Checkout:
                 if "couldn't find remote ref" in result.stderr:
                     raise GitError(f"branch {branch!r} not found at {self.source.display_url}")
                 raise runner.error(what, result)
-        return self.git("rev-parse", f"refs/remotes/origin/{branch}").stdout.strip()
+        return self.resolve(f"refs/remotes/origin/{branch}")
 
     def remote_branch_sha(self, branch: str) -> str | None:
         """The sha `branch` has on the remote now, or None when it does not exist."""
@@ -201,14 +238,20 @@ class Checkout:
         if self.source.verification is not None:
             verify_commit(self.workdir, f"refs/remotes/origin/{self.branch}", self.source.verification,
                           self.source.display_url)
+        # --force -B: the branch, the index and the tracked files become the remote's, as `reset --hard`
+        # would make them; clean takes what is left (untracked and ignored files).
         self.git("checkout", "--quiet", "--force", "-B", self.branch, f"refs/remotes/origin/{self.branch}")
-        self.git("reset", "--quiet", "--hard", f"refs/remotes/origin/{self.branch}")
         self.git("clean", "-ffdxq")
 
 
 def _check_branch_name(branch: str) -> None:
     if not branch or branch.startswith("-"):
         raise GitError(f"invalid branch name {branch!r}")
-    check = GitRunner().run("check-ref-format", "--branch", branch, check=False)
-    if check.status != 0:
+    if not _valid_branch_name(branch):
         raise GitError(f"invalid branch name {branch!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_branch_name(branch: str) -> bool:
+    # git's own rules, asked once per name: a service asks for the same few names on every run.
+    return GitRunner().run("check-ref-format", "--branch", branch, check=False).status == 0

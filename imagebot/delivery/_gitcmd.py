@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,8 @@ from pathlib import Path
 from imagebot.failures import Failure, FailureKind
 from imagebot.proxy import Proxy, env_proxy_git_config, git_env_proxies
 from imagebot.redact import scrub
+
+log = logging.getLogger("imagebot.git")
 
 # Network operations get a generous bound; local ones are quick.
 NETWORK_TIMEOUT = 300.0
@@ -93,6 +97,7 @@ class GitRunner:
         # Credential helpers could store a password we hand over, so none run; an empty value resets the list.
         proxy_config = self.proxy.git_config() if self.proxy else env_proxy_git_config()
         env.update(config_env({**_ISOLATED_CONFIG, "credential.helper": "", **proxy_config, **self.config}))
+        started = time.monotonic()
         try:
             proc = subprocess.run(
                 ["git", *args], cwd=self.cwd, env=env, input=stdin, capture_output=True, text=True,
@@ -100,6 +105,10 @@ class GitRunner:
             )
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"{what or 'git ' + args[0]} timed out after {timeout:.0f} s") from exc
+        if log.isEnabledFor(logging.DEBUG):  # where a delivery's time goes (bench/latency.py --trace)
+            ms = 1000 * (time.monotonic() - started)
+            log.debug("git %s: exit %d in %.1f ms", args[0], proc.returncode, ms,
+                      extra={"git": args[0], "git_ms": round(ms, 1)})
         result = GitResult(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
             raise self.error(what or f"git {args[0]}", result)

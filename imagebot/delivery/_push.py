@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from imagebot.delivery._signing import Signing, signing_config
 from imagebot.retry import Backoff
 
 T = TypeVar("T")
+log = logging.getLogger("imagebot.git")
 
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -96,12 +98,16 @@ def deliver(
             if lease is not None:
                 lease = checkout.fetch_branch(target)
         change = apply(checkout.workdir)
+        log.debug("files updated" if change is not None else "nothing to update")
         if change is None:
             return None
         checkout.git("add", "--all")
         if checkout.git("diff", "--cached", "--quiet", check=False).status == 0:
             return None  # apply reported a change but the files are as they were
-        sha = _commit(checkout, message(change), author, signing)
+        text = message(change)
+        log.debug("commit message written")
+        sha = _commit(checkout, text, author, signing)
+        log.debug("committed %s", sha[:12])
         if separate:
             assert target is not None
             checkout.git("branch", "--force", target, "HEAD")  # so a refspec may name the push branch

@@ -301,7 +301,8 @@ class Runtime:
                                       if p.key in self._latest])
         # Automations sharing a clone (same URL and branch) take turns at its lock (Checkout.locked).
         started = time.monotonic()
-        releases = ReleaseFinder(config, self.secrets, ca_file=self.options.ca_file)
+        releases = ReleaseFinder(config, self.secrets, ca_file=self.options.ca_file, pool=self.registry_pool,
+                                 loop=asyncio.get_running_loop())
         outcomes = await run_automations(config, report, self.secrets, self.store, self.options.state_dir,
                                          automations=[automation], dispatcher=generation.dispatcher,
                                          releases=releases)

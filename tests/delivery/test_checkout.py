@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,36 @@ def test_a_clone_in_use_makes_the_next_user_wait(tmp_path: Path, bare_remote: Ba
             assert checkout.head == bare_remote.head()
     finally:
         holder.wait(timeout=30)
+
+
+def test_loose_objects_are_packed_after_the_work_not_during_it(tmp_path: Path, bare_remote: BareRemote) -> None:
+    # Fetch and commit would each start `git maintenance run --auto` on the way to the push; the clone's
+    # maintenance runs once the holder of Checkout.locked is done, before the lock is let go.
+    source = GitSource(bare_remote.url, "main")
+    with Checkout.locked(tmp_path / "cache", source) as checkout:
+        git("config", "gc.auto", "1", cwd=checkout.workdir)  # any loose object is too many
+        git("config", "gc.autoDetach", "false", cwd=checkout.workdir)  # done when maintenance returns
+        # gc --auto estimates the loose objects from those in objects/17/: put three there
+        for i, text in enumerate(_blobs_in_folder_17(3)):
+            (checkout.workdir / f"file-{i}.txt").write_text(text)
+        git("add", "--all", cwd=checkout.workdir)
+        checkout.git("commit", "--quiet", "-m", "many files", env={
+            "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com",
+            "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.com"})
+        loose = [p for p in (checkout.workdir / ".git/objects").glob("??/*")]
+        assert len(loose) >= 3, "the commit started no maintenance of its own"
+        workdir = checkout.workdir
+
+    assert list((workdir / ".git/objects").glob("??/*")) == []
+    assert list((workdir / ".git/objects/pack").glob("*.pack"))
+
+
+def _blobs_in_folder_17(count: int) -> list[str]:
+    found = []
+    for i in itertools.count():
+        text = f"{i}\n"
+        if hashlib.sha1(f"blob {len(text)}\0{text}".encode()).hexdigest().startswith("17"):
+            found.append(text)
+            if len(found) == count:
+                return found
+    raise AssertionError("unreachable")

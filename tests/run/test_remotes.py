@@ -37,6 +37,7 @@ def test_smart_http_with_basic_auth_keeps_the_password_out_of_everything(
     assert f"{workspace.image('app')}:1.3.0" in remote.read("apps/app.yaml")
     served = http_git_server.requests[requests_before:]
     assert any(r.method == "POST" and r.path.endswith("/git-receive-pack") and r.user for r in served)
+    assert all(r.user for r in served), "credentials go with the first request: no 401 round trip"
     assert password not in result.stdout + result.stderr
     for config in cache_configs(workspace):
         text = config.read_text()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.service_run._stack import REPOSITORY, policy_doc, service_stack
 from tests.support.gitremotes import HttpGitServer
+from tests.support.labelled import push_labelled
 
 
 def sample(metrics: dict, name: str, **labels: str) -> float | None:
@@ -133,3 +134,22 @@ def test_a_registry_that_never_answers_delays_neither_pushes_nor_shutdown(tmp_pa
             stopping = time.monotonic()
             assert svc.stop() == 0
             assert time.monotonic() - stopping < 5, "a hanging scan is cancelled, not waited for"
+
+
+def test_release_information_is_read_over_the_service_connections(
+    tmp_path: Path, http_git_server: HttpGitServer,
+) -> None:
+    # The delivery runs in a thread; the new image's labels are read on the service's event loop, with
+    # its registry connections (not a client and loop of the delivery's own): the Slack message shows them.
+    source = "https://git.example.test/acme/app"
+    with service_stack(tmp_path, git_server=http_git_server) as svc:
+        svc.wait_log("run finished", timeout=10)
+        before = svc.remote.head()
+
+        push_labelled(svc.registry, REPOSITORY, "1.1.0", annotations={
+            "org.opencontainers.image.source": source, "org.opencontainers.image.version": "1.1.0"})
+        svc.wait_head_change(before, timeout=10)
+
+        messages = svc.slack.wait_for(1, timeout=10)
+        assert f"<{source}|source>" in messages[0].body.decode()
+        assert "release information" not in svc.log  # neither the budget nor the thread's wait ran out

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,6 +206,8 @@ class HttpGitServer:
     bearer_token: str = "b3arer-t0ken-value"  # accepted as `Authorization: Bearer ...` too (Flux's bearerToken)
     port: int = 0
     requests: list[HttpRequestLog] = field(default_factory=list)
+    # (wall-clock start, seconds, method, path) of each git-http-backend run: the server's own time
+    backend_runs: list[tuple[float, float, str, str]] = field(default_factory=list)
     # Called while each request is being served (the client's git is running): a hook to inspect it.
     on_request: Callable[[], None] | None = None
     # Decides instead of username/password: called with the Authorization header (None when absent).
@@ -235,6 +238,9 @@ def _make_handler(state: HttpGitServer) -> type[http.server.BaseHTTPRequestHandl
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm the body waited for the client's
+        # delayed ACK of the headers (40 ms on Linux) on every response. Real servers set TCP_NODELAY.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:  # quiet
             pass
@@ -293,8 +299,10 @@ def _make_handler(state: HttpGitServer) -> type[http.server.BaseHTTPRequestHandl
             for name in ("Git-Protocol", "Content-Encoding"):
                 if self.headers.get(name):
                     env["HTTP_" + name.upper().replace("-", "_")] = self.headers[name]
+            started, clock = time.time(), time.monotonic()
             proc = subprocess.run([HTTP_BACKEND], input=body, env=env, capture_output=True, timeout=60,
                                   check=False)
+            state.backend_runs.append((started, time.monotonic() - clock, self.command, self.path))
             head, _, payload = proc.stdout.partition(b"\r\n\r\n")
             if not _:
                 head, _, payload = proc.stdout.partition(b"\n\n")

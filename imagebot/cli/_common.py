@@ -64,19 +64,24 @@ def load_or_report(args: argparse.Namespace) -> Config | None:
     import sys
 
     from imagebot.config import load_config
-    from imagebot.config.selector import SelectorError, shard
 
-    try:
-        selector = label_selector(args)
-    except SelectorError as err:
-        print(f"error: --watch-label-selector: {err}", file=sys.stderr)
-        return None
+    selector = None
+    if getattr(args, "watch_label_selector", None) or os.environ.get("IMAGEBOT_WATCH_LABEL_SELECTOR"):
+        from imagebot.config.selector import SelectorError
+
+        try:
+            selector = label_selector(args)
+        except SelectorError as err:
+            print(f"error: --watch-label-selector: {err}", file=sys.stderr)
+            return None
     # Secrets are read (and fail) per object when used: a missing one costs that repository or
     # automation, not the whole run. `imagebot validate --secrets-dir` checks them all up front.
     loaded = load_config(args.config)
     errors = loaded.errors
     config = loaded.config
     if selector is not None and not errors:
+        from imagebot.config.selector import shard
+
         config, errors = shard(config, selector)
     for problem in errors:
         print(f"error: {problem}", file=sys.stderr)

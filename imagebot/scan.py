@@ -76,6 +76,13 @@ class ScanReport:
     requests: int = 0
     seconds: float = 0.0
 
+    def __repr__(self) -> str:
+        # Short: asyncio.run() formats the repr of its main task, result included, when it restores the
+        # SIGINT handler, and the full repr of every result and its pydantic models cost a millisecond per
+        # repository (Python 3.11's signal.getsignal -> enum ValueError("%r ...") on a partial of the task).
+        return (f"ScanReport({len(self.repositories)} repositories, {len(self.policies)} policies, "
+                f"{self.requests} requests, {self.seconds:.3f} s)")
+
     @property
     def ok(self) -> bool:
         return all(r.error is None for r in self.repositories) and all(p.error is None for p in self.policies)

@@ -88,3 +88,31 @@ def test_a_missing_sniffio_is_looked_for_once() -> None:
                            "    return current_async_library()\n"
                            "assert asyncio.run(library()) == 'asyncio'\n")
     assert "httpcore" in modules
+
+
+def test_the_collector_is_off_during_start_up_only_and_main_leaves_it_as_it_found_it(tmp_path: Path) -> None:
+    (tmp_path / "fleet.yaml").write_text(CONFIG)
+    (tmp_path / "broken.yaml").write_text("kind: ImagePolicy\napiVersion: image.toolkit.fluxcd.io/v1\n")
+    loaded_after(
+        "import gc\n"
+        "import imagebot.cli._common as common\n"
+        "from imagebot.cli import main\n"
+        "seen = []\n"
+        "common_started = common.started\n"
+        "def started():\n"
+        "    seen.append(gc.isenabled())\n"
+        "    common_started()\n"
+        "    seen.append((gc.isenabled(), gc.get_freeze_count() > 0))\n"
+        "common.started = started\n"
+        "import imagebot.cli.plan as plan\n"
+        "plan.started = started\n"
+        f"assert main(['plan', '-c', {str(tmp_path / 'broken.yaml')!r}, '--repo', {str(tmp_path)!r}]) == 1\n"
+        "assert gc.isenabled() and gc.get_freeze_count() == 0 and seen == []\n"
+        f"assert main(['validate', '-c', {str(tmp_path / 'fleet.yaml')!r}]) == 0\n"
+        "assert gc.isenabled() and gc.get_freeze_count() == 0\n"
+        "gc.disable()\n"
+        f"main(['plan', '-c', {str(tmp_path / 'fleet.yaml')!r}, '--repo', {str(tmp_path)!r}, "
+        f"'--state-dir', {str(tmp_path / 'state')!r}])\n"
+        "assert seen == [False, (True, True)], seen\n"
+        "assert not gc.isenabled() and gc.get_freeze_count() == 0\n"
+    )

@@ -9,6 +9,7 @@ handler so that `imagebot --help` and `imagebot policy eval` start fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import pkgutil
 import sys
@@ -62,6 +63,22 @@ def _remember_missing_sniffio() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Start-up makes some 100,000 objects that live as long as the process (modules, classes, pydantic
+    # schemas): the cyclic collector walked them again and again for nothing, a tenth of a second of
+    # `imagebot plan`. It is off until a command has started; see imagebot.cli._common.started().
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:  # as it was (main() also runs inside other programs: tests, the container's entry point)
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
+        else:
+            gc.disable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _skip_httpx_command_line()
     _remember_missing_sniffio()
     parser = build_parser()
@@ -70,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    if not getattr(args, "starts_itself", False):  # the command calls started() once it has loaded
+        gc.enable()
     from imagebot.logs import setup_logging
 
     setup_logging("text", "warning")  # `run` sets its own format and level

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from imagebot.config import Config, ImagePolicy, ImageRepository, SecretError, SecretStore
 from imagebot.failures import FailureKind
-from imagebot.grammar import is_tag
+from imagebot.grammar import TAG, is_tag
 from imagebot.policy import PolicyError
 
 if TYPE_CHECKING:
@@ -357,8 +358,16 @@ def _failure_kind(err: Exception) -> FailureKind:
     return FailureKind.REGISTRY
 
 
+# Every tag valid, checked in one pass over the listing joined by newlines (no valid tag holds one): a
+# regular-expression call per tag was a tenth of a second of a 200-repository plan.
+_ALL_TAGS = re.compile(rf"(?:{TAG.pattern}\n)*")
+
+
 def _valid_tags(tags: list[str]) -> tuple[list[str], int]:
     """The tags that follow the OCI tag grammar, and how many did not."""
+    joined = "\n".join(tags) + "\n"
+    if joined.count("\n") == len(tags) and _ALL_TAGS.fullmatch(joined) is not None:
+        return tags, 0
     valid = [tag for tag in tags if is_tag(tag)]
     return valid, len(tags) - len(valid)
 

@@ -225,6 +225,36 @@ class Scanner:
             # one listing per (repository, access) however many ImageRepositories name it
             plan.append((repo, listings.setdefault((str(ref), options), _Listing(ref, options))))
 
+        # Each repository's policies select as soon as its listing is in, while the other listings are
+        # still on the wire: selecting after the last listing left the registry idle for as long as
+        # the selections took (most of a 200-repository plan's excess over its requests).
+        keys = {repo.key for repo, _ in plan}
+        if repositories is not None and len(keys) == 1:  # a service's scan: skip the pass over all
+            policies = [p for key in keys for p in self._policies_of.get(key, ())]
+        else:
+            policies = [p for p in self.config.policies if p.repository_key in keys]
+        policies_of: dict[str, list[int]] = {}
+        for i, policy in enumerate(policies):
+            policies_of.setdefault(policy.repository_key, []).append(i)
+        users: dict[int, list[int]] = {}  # listing -> the positions in `plan` of the repositories using it
+        for position, (_, listing) in enumerate(plan):
+            users.setdefault(id(listing), []).append(position)
+        repository_results: list[RepositoryResult | None] = [None] * len(plan)
+        policy_results: list[PolicyResult | None] = [None] * len(policies)
+        # Policies select from the tags each repository's exclusionList keeps, computed once per
+        # (listing, exclusionList) however many ImageRepositories and ImagePolicies share them.
+        tags_by_repo: dict[str, tuple[_Listing, list[str]] | None] = {}
+
+        async def settle(listing: _Listing) -> None:
+            """The results of the repositories that use `listing` (listed or not), then their policies'."""
+            positions = users[id(listing)]
+            for position in positions:
+                repo = plan[position][0]
+                tags_by_repo[repo.key], repository_results[position] = _repository_result(repo, listing)
+            for position in positions:
+                for i in policies_of.get(plan[position][0].key, ()):
+                    policy_results[i] = await self._select(client, policies[i], tags_by_repo)
+
         done = 0
 
         async def run(listing: _Listing) -> None:
@@ -252,36 +282,13 @@ class Scanner:
             done += 1
             if progress:
                 progress(done, len(listings))
+            await settle(listing)
 
-        await asyncio.gather(*(run(listing) for listing in listings.values()))
-
-        # Policies select from the tags each repository's exclusionList keeps, computed once per
-        # (listing, exclusionList) however many ImageRepositories and ImagePolicies share them.
-        tags_by_repo: dict[str, tuple[_Listing, list[str]] | None] = {}
-        for repo, listing in plan:
-            image, suspended = str(listing.ref), listing.suspended
-            if listing.error is not None:
-                tags_by_repo[repo.key] = None
-                report.repositories.append(RepositoryResult(repo, image, 0, listing.error,
-                                                            error_kind=listing.error_kind))
-                continue
-            try:
-                kept = _kept(listing, tuple(repo.spec.exclusion_list))
-            except PolicyError as err:
-                tags_by_repo[repo.key] = None
-                report.repositories.append(RepositoryResult(repo, image, 0, f"spec.exclusionList: {err}",
-                                                            error_kind=FailureKind.CONFIG, suspended=suspended))
-                continue
-            tags_by_repo[repo.key] = (listing, kept) if listing.tags is not None else None
-            report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended,
-                                                        invalid_tags=listing.invalid))
-
-        if repositories is not None and len(tags_by_repo) == 1:  # a service's scan: skip the pass over all
-            policies = [p for key in tags_by_repo for p in self._policies_of.get(key, ())]
-        else:
-            policies = [p for p in self.config.policies if p.repository_key in tags_by_repo]
-        results = await asyncio.gather(*(self._select(client, p, tags_by_repo) for p in policies))
-        report.policies.extend(results)
+        unlisted = list({id(listing): listing for _, listing in plan if listing.options is None}.values())
+        await asyncio.gather(*(run(listing) for listing in listings.values()), *(settle(u) for u in unlisted))
+        assert all(r is not None for r in repository_results) and all(r is not None for r in policy_results)
+        report.repositories.extend(repository_results)  # type: ignore[arg-type]
+        report.policies.extend(policy_results)  # type: ignore[arg-type]
         report.requests = client.stats.total
         report.seconds = time.monotonic() - started
         return report
@@ -370,6 +377,21 @@ def _valid_tags(tags: list[str]) -> tuple[list[str], int]:
         return tags, 0
     valid = [tag for tag in tags if is_tag(tag)]
     return valid, len(tags) - len(valid)
+
+
+def _repository_result(repo: ImageRepository, listing: _Listing
+                       ) -> tuple[tuple[_Listing, list[str]] | None, RepositoryResult]:
+    """What one repository's policies select from (None: nothing) and its line of the report."""
+    image, suspended = str(listing.ref), listing.suspended
+    if listing.error is not None:
+        return None, RepositoryResult(repo, image, 0, listing.error, error_kind=listing.error_kind)
+    try:
+        kept = _kept(listing, tuple(repo.spec.exclusion_list))
+    except PolicyError as err:
+        return None, RepositoryResult(repo, image, 0, f"spec.exclusionList: {err}", error_kind=FailureKind.CONFIG,
+                                      suspended=suspended)
+    return ((listing, kept) if listing.tags is not None else None,
+            RepositoryResult(repo, image, len(kept), suspended=suspended, invalid_tags=listing.invalid))
 
 
 def _kept(listing: _Listing, exclusions: tuple[str, ...]) -> list[str]:

@@ -15,7 +15,13 @@ runs on Node 20; 40 and later need Node 22):
 then pass `--renovate /tmp/renovate/node_modules/.bin/renovate`. Without it, imagebot is compared with
 the raw request time alone.
 
-Run: .venv/bin/python bench/peers.py [--images 20] [--tags 500] [--rounds 3] [--renovate PATH]
+Before/after: `--baseline DIR` runs a second imagebot tree alternately with this one, in the same
+conditions (DIR holds an `imagebot/` package, e.g. `mkdir DIR && git archive COMMIT imagebot | tar -x -C DIR`).
+
+Both trees' bytecode is compiled first, as `pip install` does: with PYTHONDONTWRITEBYTECODE set (as on
+these machines) every run would otherwise compile imagebot's ~80 modules from source, about 0.2 s.
+
+Run: .venv/bin/python bench/peers.py [--images 20] [--tags 500] [--rounds 3] [--renovate PATH] [--baseline DIR]
 Writes bench/results/peers-{N}x{T}.txt.
 """
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import json
 import os
 import platform
@@ -132,11 +139,12 @@ def write_imagebot_config(folder: Path, host: str, images: int) -> None:
     (folder / "fleet.yaml").write_text("---\n".join(textwrap.dedent(d) for d in docs))
 
 
-def imagebot_plan(work: Path, config: Path, manifests: Path, newest: str, n: int) -> Run:
+def imagebot_plan(work: Path, config: Path, manifests: Path, newest: str, n: int, tree: Path = PROJECT) -> Run:
+    """One cold `imagebot plan`, the package imported from `tree` (python -m puts the working folder first)."""
     state = Path(tempfile.mkdtemp(prefix="state-", dir=work))
     env = {**os.environ, "NO_PROXY": "*"}
     seconds, cpu, rss, out = run_measured([sys.executable, "-m", "imagebot", "plan", "-c", str(config), "--repo",
-                                      str(manifests), "--state-dir", str(state)], env, PROJECT)
+                                      str(manifests), "--state-dir", str(state)], env, tree)
     shutil.rmtree(state)
     found = sum(1 for line in out.splitlines() if line.startswith("+") and f":{newest} " in line)
     return Run(seconds, cpu, rss, found)
@@ -177,10 +185,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--renovate", type=Path, help="the renovate executable (node_modules/.bin/renovate)")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--baseline", type=Path, help="another imagebot tree (a folder holding imagebot/), "
+                        "run alternately with this one: before and after in the same conditions")
     args = parser.parse_args()
+    for tree in (PROJECT, args.baseline):
+        if tree is not None:
+            if not (tree / "imagebot" / "__main__.py").is_file():
+                parser.error(f"--baseline {tree}: no imagebot/__main__.py there")
+            compileall.compile_dir(tree / "imagebot", quiet=1)
     renovate = args.renovate or (Path(found) if (found := shutil.which("renovate")) else None)
     newest = f"1.{args.tags - 1}.0"
     imagebot: list[Run] = []
+    before: list[Run] = []
     peer: list[Run] = []
     raw: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
@@ -191,16 +207,18 @@ def main() -> int:
             write_manifests(manifests, registry.host, args.images)
             write_imagebot_config(config, registry.host, args.images)
             for _ in range(args.rounds):
+                if args.baseline is not None:
+                    before.append(imagebot_plan(work, config, manifests, newest, args.images, args.baseline))
                 imagebot.append(imagebot_plan(work, config, manifests, newest, args.images))
                 if renovate is not None:
                     peer.append(renovate_lookup(renovate, work, registry.host, manifests, newest, args.images))
                 raw.append(asyncio.run(raw_listing(registry.host, args.images)))
         # written before the folder goes: deleting the registry's tag links can take minutes on a busy disk
-        return report(args, renovate, newest, imagebot, peer, raw)
+        return report(args, renovate, newest, imagebot, peer, raw, before)
 
 
 def report(args: argparse.Namespace, renovate: Path | None, newest: str, imagebot: list[Run], peer: list[Run],
-           raw: list[float]) -> int:
+           raw: list[float], before: list[Run]) -> int:
     def median(runs: list[Run]) -> tuple[float, float, float]:
         return (statistics.median(r.seconds for r in runs), statistics.median(r.cpu for r in runs),
                 statistics.median(r.peak_rss for r in runs) / 2**20)
@@ -212,14 +230,26 @@ def report(args: argparse.Namespace, renovate: Path | None, newest: str, imagebo
         f"each cold ({platform.node()}, {os.cpu_count()} CPUs shared with other work, "
         f"{time.strftime('%Y-%m-%dT%H:%M:%S')})",
         f"command: .venv/bin/python bench/peers.py --images {args.images} --tags {args.tags} --rounds {args.rounds}"
-        + (" --renovate PATH" if renovate else ""),
+        + (" --renovate PATH" if renovate else "") + (" --baseline DIR" if before else ""),
         f"raw tags/list requests (httpx, 8 in flight, in-process): median {raw_seconds * 1000:.0f} ms",
         f"imagebot plan (whole process, fresh state): median {ib_seconds * 1000:.0f} ms "
-        f"(runs {', '.join(f'{r.seconds * 1000:.0f}' for r in imagebot)}), CPU {ib_cpu * 1000:.0f} ms, "
-        f"peak RSS {ib_rss:.0f} MiB, "
+        f"(runs {', '.join(f'{r.seconds * 1000:.0f}' for r in imagebot)}), CPU {ib_cpu * 1000:.0f} ms "
+        f"(runs {', '.join(f'{r.cpu * 1000:.0f}' for r in imagebot)}), peak RSS {ib_rss:.0f} MiB, "
         f"found {min(r.found for r in imagebot)}/{args.images} updates to {newest}",
+        f"imagebot plan / raw requests: {ib_seconds / raw_seconds:.2f}x wall time",
     ]
     ok = all(r.found == args.images for r in imagebot)
+    if before:
+        b_seconds, b_cpu, b_rss = median(before)
+        ok = ok and all(r.found == args.images for r in before)
+        lines += [
+            f"baseline imagebot ({args.baseline}, run alternately): median {b_seconds * 1000:.0f} ms "
+            f"(runs {', '.join(f'{r.seconds * 1000:.0f}' for r in before)}), CPU {b_cpu * 1000:.0f} ms "
+            f"(runs {', '.join(f'{r.cpu * 1000:.0f}' for r in before)}), peak RSS {b_rss:.0f} MiB, "
+            f"{b_seconds / raw_seconds:.2f}x the raw requests; found {min(r.found for r in before)}/{args.images}",
+            f"this tree against the baseline: {b_seconds / ib_seconds:.2f}x less wall time, "
+            f"{b_cpu / ib_cpu:.2f}x less CPU",
+        ]
     if renovate is not None:
         rv_seconds, rv_cpu, rv_rss = median(peer)
         ok = ok and all(r.found == args.images for r in peer)

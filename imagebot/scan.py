@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from imagebot.config import Config, ImagePolicy, ImageRepository, SecretError, SecretStore
 from imagebot.failures import FailureKind
-from imagebot.grammar import is_tag
+from imagebot.grammar import TAG, is_tag
 from imagebot.policy import PolicyError
 from imagebot.registry.listed import read_listed
 
@@ -76,6 +77,13 @@ class ScanReport:
     policies: list[PolicyResult] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        # Short: asyncio.run() formats the repr of its main task, result included, when it restores the
+        # SIGINT handler, and the full repr of every result and its pydantic models cost a millisecond per
+        # repository (Python 3.11's signal.getsignal -> enum ValueError("%r ...") on a partial of the task).
+        return (f"ScanReport({len(self.repositories)} repositories, {len(self.policies)} policies, "
+                f"{self.requests} requests, {self.seconds:.3f} s)")
 
     @property
     def ok(self) -> bool:
@@ -218,6 +226,36 @@ class Scanner:
             # one listing per (repository, access) however many ImageRepositories name it
             plan.append((repo, listings.setdefault((str(ref), options), _Listing(ref, options))))
 
+        # Each repository's policies select as soon as its listing is in, while the other listings are
+        # still on the wire: selecting after the last listing left the registry idle for as long as
+        # the selections took (most of a 200-repository plan's excess over its requests).
+        keys = {repo.key for repo, _ in plan}
+        if repositories is not None and len(keys) == 1:  # a service's scan: skip the pass over all
+            policies = [p for key in keys for p in self._policies_of.get(key, ())]
+        else:
+            policies = [p for p in self.config.policies if p.repository_key in keys]
+        policies_of: dict[str, list[int]] = {}
+        for i, policy in enumerate(policies):
+            policies_of.setdefault(policy.repository_key, []).append(i)
+        users: dict[int, list[int]] = {}  # listing -> the positions in `plan` of the repositories using it
+        for position, (_, listing) in enumerate(plan):
+            users.setdefault(id(listing), []).append(position)
+        repository_results: list[RepositoryResult | None] = [None] * len(plan)
+        policy_results: list[PolicyResult | None] = [None] * len(policies)
+        # Policies select from the tags each repository's exclusionList keeps, computed once per
+        # (listing, exclusionList) however many ImageRepositories and ImagePolicies share them.
+        tags_by_repo: dict[str, tuple[_Listing, list[str]] | None] = {}
+
+        async def settle(listing: _Listing) -> None:
+            """The results of the repositories that use `listing` (listed or not), then their policies'."""
+            positions = users[id(listing)]
+            for position in positions:
+                repo = plan[position][0]
+                tags_by_repo[repo.key], repository_results[position] = _repository_result(repo, listing)
+            for position in positions:
+                for i in policies_of.get(plan[position][0].key, ()):
+                    policy_results[i] = await self._select(client, policies[i], tags_by_repo)
+
         done = 0
 
         async def run(listing: _Listing) -> None:
@@ -245,36 +283,13 @@ class Scanner:
             done += 1
             if progress:
                 progress(done, len(listings))
+            await settle(listing)
 
-        await asyncio.gather(*(run(listing) for listing in listings.values()))
-
-        # Policies select from the tags each repository's exclusionList keeps, computed once per
-        # (listing, exclusionList) however many ImageRepositories and ImagePolicies share them.
-        tags_by_repo: dict[str, tuple[_Listing, list[str]] | None] = {}
-        for repo, listing in plan:
-            image, suspended = str(listing.ref), listing.suspended
-            if listing.error is not None:
-                tags_by_repo[repo.key] = None
-                report.repositories.append(RepositoryResult(repo, image, 0, listing.error,
-                                                            error_kind=listing.error_kind))
-                continue
-            try:
-                kept = _kept(listing, tuple(repo.spec.exclusion_list))
-            except PolicyError as err:
-                tags_by_repo[repo.key] = None
-                report.repositories.append(RepositoryResult(repo, image, 0, f"spec.exclusionList: {err}",
-                                                            error_kind=FailureKind.CONFIG, suspended=suspended))
-                continue
-            tags_by_repo[repo.key] = (listing, kept) if listing.tags is not None else None
-            report.repositories.append(RepositoryResult(repo, image, len(kept), suspended=suspended,
-                                                        invalid_tags=listing.invalid))
-
-        if repositories is not None and len(tags_by_repo) == 1:  # a service's scan: skip the pass over all
-            policies = [p for key in tags_by_repo for p in self._policies_of.get(key, ())]
-        else:
-            policies = [p for p in self.config.policies if p.repository_key in tags_by_repo]
-        results = await asyncio.gather(*(self._select(client, p, tags_by_repo) for p in policies))
-        report.policies.extend(results)
+        unlisted = list({id(listing): listing for _, listing in plan if listing.options is None}.values())
+        await asyncio.gather(*(run(listing) for listing in listings.values()), *(settle(u) for u in unlisted))
+        assert all(r is not None for r in repository_results) and all(r is not None for r in policy_results)
+        report.repositories.extend(repository_results)  # type: ignore[arg-type]
+        report.policies.extend(policy_results)  # type: ignore[arg-type]
         report.requests = client.stats.total
         report.seconds = time.monotonic() - started
         return report
@@ -352,10 +367,33 @@ def _failure_kind(err: Exception) -> FailureKind:
     return FailureKind.REGISTRY
 
 
+# Every tag valid, checked in one pass over the listing joined by newlines (no valid tag holds one): a
+# regular-expression call per tag was a tenth of a second of a 200-repository plan.
+_ALL_TAGS = re.compile(rf"(?:{TAG.pattern}\n)*")
+
+
 def _valid_tags(tags: list[str]) -> tuple[list[str], int]:
     """The tags that follow the OCI tag grammar, and how many did not."""
+    joined = "\n".join(tags) + "\n"
+    if joined.count("\n") == len(tags) and _ALL_TAGS.fullmatch(joined) is not None:
+        return tags, 0
     valid = [tag for tag in tags if is_tag(tag)]
     return valid, len(tags) - len(valid)
+
+
+def _repository_result(repo: ImageRepository, listing: _Listing
+                       ) -> tuple[tuple[_Listing, list[str]] | None, RepositoryResult]:
+    """What one repository's policies select from (None: nothing) and its line of the report."""
+    image, suspended = str(listing.ref), listing.suspended
+    if listing.error is not None:
+        return None, RepositoryResult(repo, image, 0, listing.error, error_kind=listing.error_kind)
+    try:
+        kept = _kept(listing, tuple(repo.spec.exclusion_list))
+    except PolicyError as err:
+        return None, RepositoryResult(repo, image, 0, f"spec.exclusionList: {err}", error_kind=FailureKind.CONFIG,
+                                      suspended=suspended)
+    return ((listing, kept) if listing.tags is not None else None,
+            RepositoryResult(repo, image, len(kept), suspended=suspended, invalid_tags=listing.invalid))
 
 
 def _kept(listing: _Listing, exclusions: tuple[str, ...]) -> list[str]:

@@ -60,3 +60,59 @@ def test_plan_loads_neither_jinja2_nor_the_notifiers_nor_git_delivery_for_a_conf
     unwanted = {"jinja2", "imagebot.notify", "imagebot.delivery.git"}
     assert "imagebot.cycle.sources" in modules
     assert not modules & unwanted, modules & unwanted
+
+
+def test_plan_reads_no_cron_and_no_label_selector_code_for_a_config_without_them(tmp_path: Path) -> None:
+    # APScheduler's cron triggers are a tenth of a second of start-up: only delivery windows need them
+    (tmp_path / "fleet.yaml").write_text(CONFIG)
+    modules = loaded_after("import argparse, pathlib\n"
+                           "from imagebot.cli._common import load_or_report\n"
+                           "from imagebot.cli.plan import _window_note\n"
+                           f"args = argparse.Namespace(config=pathlib.Path({str(tmp_path)!r}), "
+                           "watch_label_selector=None)\n"
+                           "config = load_or_report(args)\n"
+                           "assert [_window_note(a) for a in config.automations] == ['']\n")
+    assert not modules & {"apscheduler", "imagebot.cycle.window", "imagebot.config.selector"}
+
+
+def test_a_missing_sniffio_is_looked_for_once() -> None:
+    # httpcore imports sniffio on every request; absent, each attempt searched the whole import path
+    modules = loaded_after("import importlib.util\n"
+                           "from imagebot.cli import _remember_missing_sniffio\n"
+                           "absent = importlib.util.find_spec('sniffio') is None\n"
+                           "_remember_missing_sniffio()\n"
+                           "assert (sys.modules.get('sniffio', 0) is None) == absent\n"
+                           "import asyncio\n"
+                           "from httpcore._synchronization import current_async_library\n"
+                           "async def library():\n"
+                           "    return current_async_library()\n"
+                           "assert asyncio.run(library()) == 'asyncio'\n")
+    assert "httpcore" in modules
+
+
+def test_the_collector_is_off_during_start_up_only_and_main_leaves_it_as_it_found_it(tmp_path: Path) -> None:
+    (tmp_path / "fleet.yaml").write_text(CONFIG)
+    (tmp_path / "broken.yaml").write_text("kind: ImagePolicy\napiVersion: image.toolkit.fluxcd.io/v1\n")
+    loaded_after(
+        "import gc\n"
+        "import imagebot.cli._common as common\n"
+        "from imagebot.cli import main\n"
+        "seen = []\n"
+        "common_started = common.started\n"
+        "def started():\n"
+        "    seen.append(gc.isenabled())\n"
+        "    common_started()\n"
+        "    seen.append((gc.isenabled(), gc.get_freeze_count() > 0))\n"
+        "common.started = started\n"
+        "import imagebot.cli.plan as plan\n"
+        "plan.started = started\n"
+        f"assert main(['plan', '-c', {str(tmp_path / 'broken.yaml')!r}, '--repo', {str(tmp_path)!r}]) == 1\n"
+        "assert gc.isenabled() and gc.get_freeze_count() == 0 and seen == []\n"
+        f"assert main(['validate', '-c', {str(tmp_path / 'fleet.yaml')!r}]) == 0\n"
+        "assert gc.isenabled() and gc.get_freeze_count() == 0\n"
+        "gc.disable()\n"
+        f"main(['plan', '-c', {str(tmp_path / 'fleet.yaml')!r}, '--repo', {str(tmp_path)!r}, "
+        f"'--state-dir', {str(tmp_path / 'state')!r}])\n"
+        "assert seen == [False, (True, True)], seen\n"
+        "assert not gc.isenabled() and gc.get_freeze_count() == 0\n"
+    )

@@ -35,6 +35,15 @@ def test_first_sightings_mark_the_first_scan_as_initial(tmp_path: Path) -> None:
         "1.0.0": (100.0, True), "1.1.0": (100.0, True), "1.2.0": (200.0, False)}
 
 
+def test_first_sightings_keep_every_tag_exactly_however_it_is_spelt(tmp_path: Path) -> None:
+    # the rows are made inside SQLite from a JSON list: quotes, escapes and non-ASCII come back as they were
+    tags = ['a"b', "back\\slash", "ünï", "tab\there", "1.0.0", "", "1.0.0"]
+    with Store(tmp_path) as store:
+        store.record_first_seen("r/odd", tags, at=5.0)
+        seen = store.first_seen("r/odd")
+    assert set(seen) == set(tags) and all(s.at == 5.0 and s.initial for s in seen.values())
+
+
 def test_platforms_read_later_fill_in_without_losing_the_time(tmp_path: Path) -> None:
     digest = "sha256:" + "b" * 64
     with Store(tmp_path) as store:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,14 @@ if TYPE_CHECKING:
     from imagebot.config import Config
     from imagebot.config.selector import LabelSelector
     from imagebot.scan import Scanner, ScanReport
+
+
+def started() -> None:
+    """The end of a short command's start-up (its imports and config loaded): the cyclic garbage
+    collector, off since main() began, runs again, and leaves alone what start-up made (gc.freeze):
+    those objects live until the process ends, and walking them on every collection found nothing."""
+    gc.freeze()
+    gc.enable()
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -64,19 +73,24 @@ def load_or_report(args: argparse.Namespace) -> Config | None:
     import sys
 
     from imagebot.config import load_config
-    from imagebot.config.selector import SelectorError, shard
 
-    try:
-        selector = label_selector(args)
-    except SelectorError as err:
-        print(f"error: --watch-label-selector: {err}", file=sys.stderr)
-        return None
+    selector = None
+    if getattr(args, "watch_label_selector", None) or os.environ.get("IMAGEBOT_WATCH_LABEL_SELECTOR"):
+        from imagebot.config.selector import SelectorError
+
+        try:
+            selector = label_selector(args)
+        except SelectorError as err:
+            print(f"error: --watch-label-selector: {err}", file=sys.stderr)
+            return None
     # Secrets are read (and fail) per object when used: a missing one costs that repository or
     # automation, not the whole run. `imagebot validate --secrets-dir` checks them all up front.
     loaded = load_config(args.config)
     errors = loaded.errors
     config = loaded.config
     if selector is not None and not errors:
+        from imagebot.config.selector import shard
+
         config, errors = shard(config, selector)
     for problem in errors:
         print(f"error: {problem}", file=sys.stderr)

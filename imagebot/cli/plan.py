@@ -14,6 +14,7 @@ from imagebot.cli._common import (
     load_or_report,
     scan_once,
     secrets_dir,
+    started,
     state_dir,
 )
 from imagebot.cli.scan import add_registry_options
@@ -32,7 +33,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--repo", type=Path, default=None, metavar="DIR",
                         help="a working copy to diff against instead of checking out each GitRepository")
     parser.add_argument("--exit-code", action="store_true", help="exit 2 when there are changes (for CI)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, starts_itself=True)  # started() once loaded: see cli/__init__
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args)
     if config is None:
         return 1
+    import imagebot.registry._client  # noqa: F401  (the scan's: loaded before started())
+
+    started()
     secrets = SecretStore(secrets_dir(args))
     folder = state_dir(args)
     with Store(folder) as store:
@@ -95,13 +99,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _window_note(automation: Any) -> str:
     """", waiting for window ..." when the automation's delivery windows are closed now."""
+    if not automation.spec.schedule:  # before the imports: cron parsing (APScheduler) costs a tenth of a second
+        return ""
     from datetime import UTC, datetime
 
     from imagebot.cli.run import window_phrase
     from imagebot.cycle.window import window_state
 
-    if not automation.spec.schedule:
-        return ""
     state = window_state(automation.spec.schedule, datetime.now(UTC))
     return "" if state.open else f", waiting for window ({window_phrase(state.opens_at)})"
 

@@ -15,6 +15,7 @@ from imagebot.cli._common import (
     load_or_report,
     scan_once,
     secrets_dir,
+    started,
     state_dir,
 )
 
@@ -33,7 +34,7 @@ def register(subparsers: Any) -> None:
     add_registry_options(parser)
     parser.add_argument("--output", choices=("text", "json"), default="text",
                         help="text for people (default) or json for scripts")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, starts_itself=True)  # started() once loaded: see cli/__init__
 
 
 def add_registry_options(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args)
     if config is None:
         return 1
+    import imagebot.registry._client  # noqa: F401  (the scan's: loaded before started())
+
+    started()
     with Store(state_dir(args)) as store:
         scanner = Scanner(config, SecretStore(secrets_dir(args)), store)
         progress = args.output == "text" and sys.stderr.isatty()

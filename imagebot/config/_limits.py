@@ -11,6 +11,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml.error import MarkedYAMLError, StreamMark, YAMLError
+
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 MAX_NODES = 500_000  # per file, counted after alias and merge expansion
 MAX_DEPTH = 100
@@ -113,32 +115,86 @@ def flow_depth_exceeds(text: str, limit: int = MAX_DEPTH) -> bool:
 
 def bounded_documents(text: str) -> list[tuple[Any, Any]]:
     """(data, node) of each document, refused before construction when over a limit; libyaml first, the
-    pure parser for what libyaml refuses (YAML 1.2 allows `host:5000/x` as a plain scalar in a flow
-    mapping, libyaml does not)."""
+    pure parser for the documents libyaml refuses (YAML 1.2 allows `host:5000/x` as a plain scalar in a
+    flow mapping, libyaml does not)."""
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
 
     if flow_depth_exceeds(text):
         raise ConfigLimitError(f"nested deeper than {MAX_DEPTH} levels (the limit for a policy file)")
-    last: YAMLError | None = None
-    for pure in (False, True):
-        yaml = YAML(typ="safe", pure=pure)
+    fast, pure = YAML(typ="safe", pure=False), YAML(typ="safe", pure=True)
+    try:
+        nodes = _composed(text, fast, pure)
+    except RecursionError:
+        raise ConfigLimitError(f"nested deeper than {MAX_DEPTH} levels (the limit for a policy file)") from None
+    used = 0
+    for node in nodes:
+        used += expanded_size(node, MAX_NODES - used)
+        if used > MAX_NODES:
+            raise ConfigLimitError(f"aliases and merge keys (<<) expand to more than {MAX_NODES:,} nodes "
+                                   "(the limit per policy file): refused")
+    try:
+        return [(pure.constructor.construct_document(n), n) for n in nodes]
+    except RecursionError:
+        raise ConfigLimitError(f"nested deeper than {MAX_DEPTH} levels (the limit for a policy file)") from None
+
+
+# A line that starts a document: `---` at column 0, then a blank or the end of the line. YAML forbids
+# it inside any scalar or collection (c-forbidden), so it always starts a new document.
+_DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|\Z)", re.MULTILINE)
+
+
+def _composed(text: str, fast: Any, pure: Any) -> list[Any]:
+    """The nodes of every document: libyaml for the whole text, else per document, the pure parser for
+    each document libyaml refuses (re-parsing the whole file in pure Python cost 5x more). Their marks
+    count lines from the start of the file."""
+    try:
+        return [n for n in fast.compose_all(text) if n is not None]
+    except YAMLError:
+        pass
+    if re.search(r"^%", text, re.MULTILINE):  # directives (%YAML, %TAG) belong to the next document
+        return [n for n in pure.compose_all(text) if n is not None]
+    starts = [0, *(m.start() for m in _DOCUMENT_START.finditer(text) if m.start() > 0)]
+    nodes: list[Any] = []
+    line = 0
+    for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        part = text[begin:end]
         try:
-            nodes = [n for n in yaml.compose_all(text) if n is not None]
-        except YAMLError as err:
-            last = err
+            found = [n for n in fast.compose_all(part) if n is not None]
+        except YAMLError:
+            try:
+                found = [n for n in pure.compose_all(part) if n is not None]
+            except MarkedYAMLError as err:
+                err.problem_mark = _moved(err.problem_mark, line, begin)
+                err.context_mark = _moved(err.context_mark, line, begin)
+                raise
+        if begin:
+            _move_marks(found, line, begin)
+        nodes.extend(found)
+        line += part.count("\n")
+    return nodes
+
+
+def _moved(mark: Any, lines: int, chars: int) -> Any:
+    if mark is None:
+        return None
+    return StreamMark(mark.name, mark.index + chars, mark.line + lines, mark.column)
+
+
+def _move_marks(nodes: list[Any], lines: int, chars: int) -> None:
+    """Marks of a document parsed on its own, made to count from the start of the whole text."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    seen: set[int] = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias: one node reached twice
             continue
-        except RecursionError:
-            raise ConfigLimitError(f"nested deeper than {MAX_DEPTH} levels (the limit for a policy file)") from None
-        used = 0
-        for node in nodes:
-            used += expanded_size(node, MAX_NODES - used)
-            if used > MAX_NODES:
-                raise ConfigLimitError(f"aliases and merge keys (<<) expand to more than {MAX_NODES:,} nodes "
-                                       "(the limit per policy file): refused")
-        try:
-            return [(yaml.constructor.construct_document(n), n) for n in nodes]
-        except RecursionError:
-            raise ConfigLimitError(f"nested deeper than {MAX_DEPTH} levels (the limit for a policy file)") from None
-    assert last is not None
-    raise last
+        seen.add(id(node))
+        node.start_mark = _moved(node.start_mark, lines, chars)
+        node.end_mark = _moved(node.end_mark, lines, chars)
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)

@@ -29,7 +29,8 @@ NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True,
+                              defer_build=True)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ extensions explicitly, so that nothing is loosened by accident. Names are Kubern
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft7Validator
@@ -165,7 +168,57 @@ def _strict(node: Any, key: str = "") -> None:
 
 @cache
 def crd_schema(kind: str) -> dict[str, Any]:
-    """The strict JSON Schema of `kind`: Flux's CRD schema with imagebot's extensions."""
+    """The strict JSON Schema of `kind`: Flux's CRD schema with imagebot's extensions.
+
+    Read from `schemas/strict.json` when that file was derived from these very CRDs and this very module
+    (its `source` digest says so): parsing the CRDs' YAML costs about 10 ms a kind at every start.
+    Otherwise (a CRD or this module changed since) derived here; `python -m imagebot.config.schema`
+    writes the file again, and a test fails while it is stale.
+    """
+    prebuilt = _prebuilt()
+    return prebuilt[kind] if prebuilt is not None else derive_schema(kind)
+
+
+_PREBUILT = "strict.json"
+
+
+def source_digest() -> str | None:
+    """sha256 of every CRD file and of this module's source: what strict.json was derived from."""
+    digest = hashlib.sha256()
+    try:
+        digest.update(Path(__file__).read_bytes())
+    except OSError:  # no source beside the bytecode: always derive
+        return None
+    folder = resources.files("imagebot.config").joinpath("schemas")
+    for kind in sorted(_CRDS):
+        digest.update(f"\0{kind}\0".encode())
+        digest.update(folder.joinpath(_CRDS[kind]).read_bytes())
+    return digest.hexdigest()
+
+
+@cache
+def _prebuilt() -> dict[str, dict[str, Any]] | None:
+    try:
+        stored = json.loads(resources.files("imagebot.config").joinpath("schemas", _PREBUILT).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or stored.get("source") != source_digest():
+        return None
+    kinds = stored.get("kinds")
+    return kinds if isinstance(kinds, dict) and set(kinds) == set(_CRDS) else None
+
+
+def write_prebuilt() -> Path:
+    """Derive every kind's schema from the CRDs and write schemas/strict.json (run after changing either)."""
+    path = Path(__file__).with_name("schemas") / _PREBUILT
+    document = {"source": source_digest(), "kinds": {kind: derive_schema(kind) for kind in sorted(_CRDS)}}
+    path.write_text(json.dumps(document, indent=None, separators=(",", ":"), sort_keys=True) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def derive_schema(kind: str) -> dict[str, Any]:
+    """The strict schema of `kind`, derived from Flux's CRD (YAML) and imagebot's extensions."""
     from ruamel.yaml import YAML
 
     text = resources.files("imagebot.config").joinpath("schemas", _CRDS[kind]).read_text(encoding="utf-8")
@@ -181,7 +234,7 @@ def crd_schema(kind: str) -> dict[str, Any]:
     schema["properties"]["status"] = {"type": "object"}
     schema["required"] = ["apiVersion", "kind", "metadata", "spec"]
     schema["additionalProperties"] = False
-    return schema
+    return copy.deepcopy(schema)  # shares nothing (_METADATA) with the other kinds, as one read from JSON
 
 
 @cache
@@ -191,3 +244,7 @@ def validator(kind: str) -> Draft7Validator:
 
 def kinds() -> tuple[str, ...]:
     return tuple(_CRDS)
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_prebuilt()}")

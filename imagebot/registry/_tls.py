@@ -4,12 +4,42 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
 
 
 class TLSMaterialError(Exception):
     """The CA, certificate or key could not be loaded; the message says which and why."""
+
+
+class _SystemCAsOnFirstUse(ssl.SSLContext):
+    """`ssl.create_default_context()`, except that the system CAs load on the first TLS handshake.
+
+    Reading the system CA bundle costs 40-80 ms of CPU; a plan over plain-http registries (spec.insecure)
+    never shakes hands, and a command line pays it at start-up otherwise. Every TLS connection goes
+    through wrap_bio (asyncio, anyio) or wrap_socket (blocking sockets), so the CAs are there before
+    any certificate is checked.
+    """
+
+    _lock = threading.Lock()
+    _system_cas_loaded = False
+
+    def _load_system_cas(self) -> None:
+        with self._lock:
+            if not self._system_cas_loaded:
+                self.load_default_certs(ssl.Purpose.SERVER_AUTH)
+                self._system_cas_loaded = True
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._load_system_cas()
+        return super().wrap_bio(*args, **kwargs)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load_system_cas()
+        return super().wrap_socket(*args, **kwargs)
 
 
 def build_ssl_context(
@@ -17,7 +47,11 @@ def build_ssl_context(
     cert_pem: bytes | None = None, key_pem: bytes | None = None,
 ) -> ssl.SSLContext:
     """A verifying context trusting the system CAs, `ca_file` and `ca_pem`; with a client cert if given."""
-    context = ssl.create_default_context()
+    # what ssl.create_default_context() sets: CERT_REQUIRED, check_hostname, its SSLKEYLOGFILE
+    context = _SystemCAsOnFirstUse(ssl.PROTOCOL_TLS_CLIENT)
+    if hasattr(context, "keylog_filename") and (keylog := os.environ.get("SSLKEYLOGFILE")) \
+            and not sys.flags.ignore_environment:
+        context.keylog_filename = keylog
     try:
         if ca_file is not None:
             context.load_verify_locations(cafile=str(ca_file))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
+import sys
 import textwrap
 from importlib import resources
 from pathlib import Path
@@ -11,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from imagebot.config import LoadedConfig, load_config
-from imagebot.config.schema import crd_schema, kinds
+from imagebot.config.schema import _prebuilt, crd_schema, derive_schema, kinds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +35,31 @@ def test_the_crds_ship_inside_the_package_with_their_provenance() -> None:
     for kind in kinds():
         schema = crd_schema(kind)
         assert schema["properties"]["spec"]["additionalProperties"] is False
+
+
+def test_the_prebuilt_strict_schemas_are_those_the_crds_give() -> None:
+    # schemas/strict.json spares every start parsing the CRDs' YAML; `python -m imagebot.config.schema`
+    # writes it again after a CRD or imagebot/config/schema.py changed (else it is ignored, and start-up slow)
+    assert _prebuilt() is not None, "schemas/strict.json is stale: run `python -m imagebot.config.schema`"
+    for kind in kinds():
+        assert crd_schema(kind) == derive_schema(kind), kind
+
+
+def test_a_stale_prebuilt_schema_is_ignored(tmp_path: Path) -> None:
+    # a copy of the package whose strict.json says the wrong thing, under a digest that no longer matches
+    copy = tmp_path / "imagebot"
+    shutil.copytree(ROOT / "imagebot", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    strict = copy / "config" / "schemas" / "strict.json"
+    document = json.loads(strict.read_text())
+    document["kinds"]["ImagePolicy"]["properties"]["spec"]["additionalProperties"] = True
+    strict.write_text(json.dumps(document))
+    crd = copy / "config" / "schemas" / "image.toolkit.fluxcd.io_imagepolicies.yaml"
+    crd.write_text(crd.read_text() + "\n")  # a changed CRD: the digest no longer matches
+    script = ("from imagebot.config.schema import _prebuilt, crd_schema\n"
+              "assert _prebuilt() is None\n"
+              "assert crd_schema('ImagePolicy')['properties']['spec']['additionalProperties'] is False\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_extensions_are_in_the_schema_and_flux_fields_imagebot_ignores_load(tmp_path: Path) -> None:

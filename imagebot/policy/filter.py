@@ -118,7 +118,9 @@ class TagFilter:
                 value = _expand(template, haystack, spans)
             else:
                 start, end = spans[group]
-                value = haystack[start:end].decode("utf-8", "surrogateescape") if start >= 0 else ""
+                value = haystack[start:end] if start >= 0 else ""
+                if value.__class__ is bytes:
+                    value = value.decode("utf-8", "surrogateescape")
             held = get(value)
             tag = tags[index]
             if held is None or tag < held:
@@ -130,7 +132,8 @@ class TagFilter:
         return text + (f" -> {self.extract}" if self.extract else "")
 
 
-def _expand(template: Template, encoded: bytes, spans: list[tuple[int, int]]) -> str:
+def _expand(template: Template, haystack: bytes | str, spans: list[tuple[int, int]]) -> str:
+    """The template with the groups' text; `haystack` is what the spans index (UTF-8 bytes, or ASCII text)."""
     out = []
     for part in template:
         if part.__class__ is str:
@@ -139,7 +142,8 @@ def _expand(template: Template, encoded: bytes, spans: list[tuple[int, int]]) ->
         for index in part:
             start, end = spans[index]
             if start >= 0:
-                out.append(encoded[start:end].decode("utf-8", "surrogateescape"))
+                piece = haystack[start:end]
+                out.append(piece if piece.__class__ is str else piece.decode("utf-8", "surrogateescape"))
                 break
     return "".join(out)
 

@@ -17,8 +17,9 @@ from imagebot.policy.gosyntax import GoSyntaxError, scan
 
 _SHOWN = 200  # characters of a pattern quoted in an error message
 
-# A match of one tag, as search_each yields it: the tag's index, the bytes the spans index, the spans.
-Found = tuple[int, bytes, list[tuple[int, int]]]
+# A match of one tag, as search_each yields it: the tag's index, the text the spans index (UTF-8
+# bytes, or a str where all is ASCII and characters are bytes), the spans.
+Found = tuple[int, bytes | str, list[tuple[int, int]]]
 
 _BATCH_MIN = 64  # fewer tags are matched one call each
 _WINDOW = 1 << 16  # bytes of the joined tags one call searches at most
@@ -116,6 +117,7 @@ class GoRegexp:
             yield from self._search_one_by_one(tags, 0)
             return
         joined = text.encode("utf-8", "surrogateescape")
+        haystack = text if len(joined) == len(text) else joined  # ASCII: slices need no decoding
         size = len(joined)
         match, anchor, count = self._lines, self.unanchored, joined.count
         pos, index = 0, 0  # where tag `index` begins
@@ -135,7 +137,7 @@ class GoRegexp:
                 if stop > tag_end:  # ran over the newline after the tag: not its own match
                     yield from self._search_one_by_one(tags, index)
                     return
-                yield index, joined, spans
+                yield index, haystack, spans
                 pos, index = tag_end + 1, index + 1
             if pos <= end:  # no match in the rest of the window
                 index += count(b"\n", pos, end) + 1

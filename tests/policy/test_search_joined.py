@@ -51,8 +51,13 @@ def _one_by_one(regexp: GoRegexp, tags: list[str]) -> list[tuple[int, list]]:
 
 
 def _joined(regexp: GoRegexp, tags: list[str]) -> list[tuple[int, list]]:
-    return [(index, [haystack[s:e] if s >= 0 else None for s, e in spans])
-            for index, haystack, spans in regexp.search_each(tags)]
+    found = []
+    for index, haystack, spans in regexp.search_each(tags):
+        if isinstance(haystack, str):  # all ASCII: characters are bytes
+            assert haystack.isascii()
+            haystack = haystack.encode()
+        found.append((index, [haystack[s:e] if s >= 0 else None for s, e in spans]))
+    return found
 
 
 @cache
@@ -143,3 +148,24 @@ def test_numerical_over_many_tags_agrees_with_one_by_one(order, mix):
         if mix == "all":
             tags += rnd.sample(_tags(), 50)
         assert rule.latest(tags) == rule._latest_one_by_one(tags), tags
+
+
+@pytest.mark.parametrize("pattern", TRICKY)
+def test_joined_search_of_ascii_tags_finds_each_tags_own_match(pattern):
+    regexp = GoRegexp(pattern, "pattern")
+    tags = [tag for tag in _tags() if tag.isascii()]
+    assert len(tags) > 64
+    assert _joined(regexp, tags) == _one_by_one(regexp, tags)
+
+
+def test_extract_over_many_ascii_tags_agrees_with_each_tag():
+    tags = [tag for tag in _tags() if tag.isascii()]
+    policy = build_policy(alphabetical="asc", filter_pattern=r"^(?P<a>[0-9]+)\.(?P<b>[0-9]+)|(?P<c>x)",
+                          filter_extract="$b.$a$c")
+    values = {}
+    for tag in tags:
+        if (value := policy.tag_filter.value(tag)) is not None:
+            values[value] = min(values.get(value, tag), tag)
+    assert policy.tag_filter.apply(tags) == values
+    single = build_policy(alphabetical="asc", filter_pattern=r"^(?P<a>[0-9]+)\.", filter_extract="$a").tag_filter
+    assert single.apply(tags) == {v: t for v, t in ((single.value(t), t) for t in sorted(tags, reverse=True)) if v}

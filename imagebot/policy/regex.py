@@ -22,7 +22,7 @@ _SHOWN = 200  # characters of a pattern quoted in an error message
 Found = tuple[int, bytes | str, list[tuple[int, int]]]
 
 _BATCH_MIN = 64  # fewer tags are matched one call each
-_WINDOW = 1 << 16  # bytes of the joined tags one call searches at most
+_MIN_WINDOW, _WINDOW = 1 << 6, 1 << 16  # bytes of the joined tags a call searches, at least and at most
 # What may tell one tag's match from the same text inside the joined tags: \A and \z (the ends of the
 # whole text), \Q (which could swallow the wrapping parenthesis) and a flag group clearing a flag (m).
 _WHOLE_TEXT = re.compile(r"\\[AzQ]|\(\?[A-Za-z]*-")
@@ -87,12 +87,12 @@ class GoRegexp:
         own match.
         """
         if self._lines is None or len(tags) < _BATCH_MIN:
-            return self._search_one_by_one(tags, 0)
+            return self._search_one_by_one(tags, 0, len(tags))
         return self._search_joined(tags)
 
-    def _search_one_by_one(self, tags: Sequence[str], first: int) -> Iterator[Found]:
+    def _search_one_by_one(self, tags: Sequence[str], first: int, stop: int) -> Iterator[Found]:
         match, anchor = self.raw_match, self.unanchored
-        for index in range(first, len(tags)):
+        for index in range(first, stop):
             encoded = tags[index].encode("utf-8", "surrogateescape")
             spans = match(anchor, encoded, 0, len(encoded))
             if spans[0][0] >= 0:
@@ -114,34 +114,39 @@ class GoRegexp:
         """
         text = "\n".join(tags)
         if text.count("\n") != len(tags) - 1:  # a tag holds a newline: lines are not tags
-            yield from self._search_one_by_one(tags, 0)
+            yield from self._search_one_by_one(tags, 0, len(tags))
             return
         joined = text.encode("utf-8", "surrogateescape")
         haystack = text if len(joined) == len(text) else joined  # ASCII: slices need no decoding
         size = len(joined)
         match, anchor, count = self._lines, self.unanchored, joined.count
         pos, index = 0, 0  # where tag `index` begins
+        # A call searches up to a tag's end some `window` bytes on. After a match RE2 may read on while a
+        # better match could still come (a pattern that spans newlines), at worst to the window's end:
+        # so the window follows the distance between matches (short where matches are dense) and
+        # doubles while none is found, which keeps the work linear.
+        window = _MIN_WINDOW
         while pos <= size:
-            end = joined.find(b"\n", pos + _WINDOW)  # search up to a tag's end
+            end = joined.find(b"\n", pos + window)
             if end < 0:
                 end = size
-            while pos <= end:
-                spans = match(anchor, joined, pos, end)
-                begin, stop = spans[0]
-                if begin < 0:
-                    break
-                index += count(b"\n", pos, begin)
-                tag_end = joined.find(b"\n", begin, end)
-                if tag_end < 0:
-                    tag_end = end
-                if stop > tag_end:  # ran over the newline after the tag: not its own match
-                    yield from self._search_one_by_one(tags, index)
-                    return
-                yield index, haystack, spans
-                pos, index = tag_end + 1, index + 1
-            if pos <= end:  # no match in the rest of the window
+            spans = match(anchor, joined, pos, end)
+            begin, stop = spans[0]
+            if begin < 0:  # none of these tags matches
                 index += count(b"\n", pos, end) + 1
                 pos = end + 1
+                window = min(2 * window, _WINDOW)
+                continue
+            index += count(b"\n", pos, begin)
+            tag_end = joined.find(b"\n", begin, end)
+            if tag_end < 0:
+                tag_end = end
+            if stop > tag_end:  # ran over the newline after the tag: not its own match
+                yield from self._search_one_by_one(tags, index, len(tags))
+                return
+            yield index, haystack, spans
+            window = min(max(2 * (tag_end + 1 - pos), _MIN_WINDOW), _WINDOW)
+            pos, index = tag_end + 1, index + 1
 
 
 class GoRegexpSet:

@@ -119,10 +119,11 @@ def test_filter_and_exclusion_select_the_same_over_many_tags_as_over_each():
     assert policy.latest(tags) == values[max(values)]
 
 
-@pytest.mark.parametrize("window", [1, 16, 100])
+@pytest.mark.parametrize("window", [1, 16, 100, 300])
 def test_small_search_windows_agree(monkeypatch, window):
     import imagebot.policy.regex as regex_module
 
+    monkeypatch.setattr(regex_module, "_MIN_WINDOW", min(window, 16))
     monkeypatch.setattr(regex_module, "_WINDOW", window)
     tags = _tags()
     for pattern in TRICKY:

@@ -25,8 +25,8 @@ _HEX = re.compile(
 ).fullmatch
 # Passes of C over all tags joined by newlines instead of a call per tag. Plain decimals (no
 # underscore, no hex) are what Python's float() reads exactly as Go's ParseFloat does.
-_NOT_PLAIN_CHAR = re.compile(r"[^0-9.eE+\-\n]").search
-_PLAIN_LINE = re.compile(r"\n([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?=\n)")
+_NOT_PLAIN_CHAR = r"[^0-9.eE+\-\n]"  # compiled on first use (re's cache): start-up stays short
+_PLAIN_LINE = r"\n([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?=\n)"
 _SPECIAL = re.compile(r"[+-]?(?:inf|infinity)|nan", re.IGNORECASE).fullmatch  # what Go reads as ±Inf or NaN
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
@@ -98,12 +98,12 @@ def _why_not_a_number(tag: str) -> str:
 def _read_all(tags: list[str], text: str) -> tuple[list[str], list[float], list[tuple[float, str]]]:
     """The plain decimals among `tags` (newline-joined in `text`) with their values, and the other
     tags that are numbers (underscores, hex) with theirs."""
-    if _NOT_PLAIN_CHAR(text) is None:  # digits, dots, signs and exponents only: mostly all numbers
+    if re.search(_NOT_PLAIN_CHAR, text) is None:  # digits, dots, signs and exponents only: mostly all numbers
         try:
             return tags, list(map(float, tags)), []
         except ValueError:  # some are not (1.2.3): read line by line below
             pass
-    plain = _PLAIN_LINE.findall("\n" + text + "\n")
+    plain = re.findall(_PLAIN_LINE, "\n" + text + "\n")
     others = []
     if "_" in text or "0x" in text or "0X" in text:
         for tag in tags:

@@ -25,7 +25,7 @@ _BATCH_MIN = 64  # fewer tags are matched one call each
 _MIN_WINDOW, _WINDOW = 1 << 6, 1 << 16  # bytes of the joined tags a call searches, at least and at most
 # What may tell one tag's match from the same text inside the joined tags: \A and \z (the ends of the
 # whole text), \Q (which could swallow the wrapping parenthesis) and a flag group clearing a flag (m).
-_WHOLE_TEXT = re.compile(r"\\[AzQ]|\(\?[A-Za-z]*-")
+_WHOLE_TEXT = r"\\[AzQ]|\(\?[A-Za-z]*-"  # compiled on first use (re's cache)
 
 
 def _options():  # an re2.Options; re2 is imported only when a pattern is compiled
@@ -185,7 +185,7 @@ def _line_pattern(pattern: str, groups: int):  # -> the bound Match of (?m:patte
     the pattern reads it alone (see GoRegexp._search_joined); else None."""
     from re2 import _re2
 
-    if _WHOLE_TEXT.search(pattern) is not None:
+    if re.search(_WHOLE_TEXT, pattern) is not None:
         return None
     compiled = _re2.RE2(("(?m:" + pattern + ")").encode("utf-8", "surrogateescape"), _options())
     if not compiled.ok() or compiled.NumberOfCapturingGroups() != groups:

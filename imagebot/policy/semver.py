@@ -27,14 +27,18 @@ class SemverRule:
         self._admits = self.constraint.admits
 
     def latest(self, values: Iterable[str]) -> str | None:
-        # parse_flux / parse_loose inlined, with a version whose major number is below the best so far
-        # passed over before its key is built: most tags of a long list are.
+        # parse_flux / parse_loose inlined, and a version whose major number is below the best so far
+        # passed over before it is parsed or its key built: most tags of a long list are.
         admits, strict = self._admits, self.strict
         best = best_tag = None
         best_major = -1
         for tag in values:
             if strict and tag.count(".") < 2:
                 continue
+            if best_major > 1:  # (below that the test would pass over next to nothing: ^1, ~0.3)
+                head = tag.partition(".")[0]  # the major number, if the tag is a version without a v
+                if len(head) < 20 and head.isdecimal() and int(head) < best_major:
+                    continue
             m = LOOSE(tag)
             if m is None:
                 continue

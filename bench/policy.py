@@ -79,7 +79,9 @@ def cli_seconds(args: list[str], tags_files: list[Path], runs: int = 5) -> list[
 def main() -> None:
     tags = corpus_tags()
     lines = [f"policy engine benchmark: {len(tags)} tags ({len(set(tags))} distinct), best of 5, one core",
-             f"python {sys.version.split()[0]}", ""]
+             f"python {sys.version.split()[0]}, bytecode cache "
+             f"{'off (PYTHONDONTWRITEBYTECODE): each process compiles imagebot' if sys.dont_write_bytecode else 'on'}",
+             ""]
     for name, kwargs in POLICIES.items():
         policy = build_policy(**kwargs)
         selected = policy.latest(tags)

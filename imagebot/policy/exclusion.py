@@ -21,7 +21,7 @@ class Exclusion:
         return None if index is None else self.patterns[index]
 
     def keep(self, tags: Iterable[str]) -> list[str]:
-        tags = tags if isinstance(tags, list) else list(tags)
+        tags = list(tags)  # a new list, as ever: the scan keeps it beside the listing it came from
         excluded = self._set.matching(tags)
         if not excluded:
             return tags

@@ -9,7 +9,6 @@ no scalar (a block scalar's text, a multi-line quoted string) covers that commen
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,7 @@ from ruamel.yaml.events import (
 )
 
 from imagebot.update.changes import ObjectRef
-from imagebot.update.markers import SHORTHAND, InvalidMarker, Marker, parse_comment
+from imagebot.update.markers import SHORTHAND, InvalidMarker, Marker, Shorthands, parse_comment
 
 try:  # optional: ruamel.yaml.clib, libyaml's parser
     from _ruamel_yaml import CParser as _CParser
@@ -170,7 +169,7 @@ def scan(text: str, default_namespace: str, fast: bool = True) -> Scan:
     # Where the marker's key word stands: only a scalar followed by it on its line (or, for a sequence
     # item, below a line holding it) can be marked, and only keys and collections so followed can
     # carry a stray marker. Lines here are what a newline ends, as for the comments read below.
-    marked = _Shorthands(text)
+    marked = Shorthands(text)
 
     events, offset, used_fast = parse_events(text, fast)
     keys = [event_key(event) for event in events]
@@ -271,34 +270,6 @@ def _kind(event: Any) -> int | None:
     if isinstance(event, DocumentStartEvent):
         return _DOC
     return None
-
-
-class _Shorthands:
-    """Where SHORTHAND stands in a text, to skip the comment reading of the (many) places without it."""
-
-    __slots__ = ("_at", "_below", "_line_starts", "_text")
-
-    def __init__(self, text: str) -> None:
-        self._at: list[int] = []
-        self._line_starts: list[int] = []
-        self._below: set[int] = set()  # start of the line after each line holding it
-        at = text.find(SHORTHAND)
-        while at >= 0:
-            self._at.append(at)
-            self._line_starts.append(text.rfind("\n", 0, at) + 1)
-            eol = text.find("\n", at)
-            self._below.add(len(text) + 1 if eol < 0 else eol + 1)
-            at = text.find(SHORTHAND, at + 1)
-        self._text = text
-
-    def after(self, pos: int) -> bool:
-        """SHORTHAND stands between `pos` and the next newline."""
-        i = bisect_left(self._at, pos)
-        return i < len(self._at) and self._line_starts[i] <= pos
-
-    def above(self, pos: int) -> bool:
-        """SHORTHAND stands on the line before the one holding `pos`."""
-        return bool(self._below) and self._text.rfind("\n", 0, pos) + 1 in self._below
 
 
 def _find_marker(

@@ -61,7 +61,8 @@ class Policy:
 
     def latest(self, tags: Iterable[str]) -> str | None:
         """The original tag the policy selects, or None when no tag qualifies."""
-        candidates: Iterable[str] = set(tags)
+        # No set(): a repeated tag changes no maximum, and 100,000 tags hash in milliseconds.
+        candidates: Iterable[str] = tags if isinstance(tags, list) else list(tags)
         if self.exclusion is not None:
             candidates = self.exclusion.keep(candidates)
         if self.tag_filter is None:

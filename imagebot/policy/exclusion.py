@@ -21,8 +21,11 @@ class Exclusion:
         return None if index is None else self.patterns[index]
 
     def keep(self, tags: Iterable[str]) -> list[str]:
-        first_match = self._set.first_match
-        return [tag for tag in tags if first_match(tag.encode("utf-8", "surrogateescape")) is None]
+        tags = list(tags)  # a new list, as ever: the scan keeps it beside the listing it came from
+        excluded = self._set.matching(tags)
+        if not excluded:
+            return tags
+        return [tag for index, tag in enumerate(tags) if index not in excluded]
 
     def describe(self) -> str:
         return "excluding " + ", ".join(self.patterns)

@@ -103,15 +103,26 @@ class TagFilter:
 
     def apply(self, tags: Iterable[str]) -> dict[str, str]:
         """The value of each matching tag mapped to the tag it came from (the smallest, on a clash)."""
-        match, anchor, template = self.regexp.raw_match, self.regexp.unanchored, self.template
+        tags = tags if isinstance(tags, list) else list(tags)
+        template = self.template
         values: dict[str, str] = {}
-        for tag in tags:
-            encoded = tag.encode("utf-8", "surrogateescape")
-            spans = match(anchor, encoded, 0, len(encoded))  # inlined GoRegexp.search: this loop is the hot path
-            if spans[0][0] < 0:
-                continue
-            value = tag if template is None else _expand(template, encoded, spans)
-            held = values.get(value)
+        if template is None:
+            for index, _, _ in self.regexp.search_each(tags):
+                values[tags[index]] = tags[index]
+            return values
+        group = template[0][0] if len(template) == 1 and template[0].__class__ is tuple and len(template[0]) == 1 \
+            else None  # `$ts`: one group alone, the common case
+        get = values.get
+        for index, haystack, spans in self.regexp.search_each(tags):
+            if group is None:
+                value = _expand(template, haystack, spans)
+            else:
+                start, end = spans[group]
+                value = haystack[start:end] if start >= 0 else ""
+                if value.__class__ is bytes:
+                    value = value.decode("utf-8", "surrogateescape")
+            held = get(value)
+            tag = tags[index]
             if held is None or tag < held:
                 values[value] = tag
         return values
@@ -121,7 +132,8 @@ class TagFilter:
         return text + (f" -> {self.extract}" if self.extract else "")
 
 
-def _expand(template: Template, encoded: bytes, spans: list[tuple[int, int]]) -> str:
+def _expand(template: Template, haystack: bytes | str, spans: list[tuple[int, int]]) -> str:
+    """The template with the groups' text; `haystack` is what the spans index (UTF-8 bytes, or ASCII text)."""
     out = []
     for part in template:
         if part.__class__ is str:
@@ -130,7 +142,8 @@ def _expand(template: Template, encoded: bytes, spans: list[tuple[int, int]]) ->
         for index in part:
             start, end = spans[index]
             if start >= 0:
-                out.append(encoded[start:end].decode("utf-8", "surrogateescape"))
+                piece = haystack[start:end]
+                out.append(piece if piece.__class__ is str else piece.decode("utf-8", "surrogateescape"))
                 break
     return "".join(out)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from itertools import compress
 
 from imagebot.policy.explain import Assessment, Outcome
 from imagebot.policy.order import ASC, parse_order
@@ -22,6 +23,10 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][+-]?[0-9
 _HEX = re.compile(
     r"[+-]?0[xX](?:[0-9a-fA-F_]+(?:\.[0-9a-fA-F_]*)?|\.[0-9a-fA-F_]+)[pP][+-]?[0-9][0-9_]*"
 ).fullmatch
+# Passes of C over all tags joined by newlines instead of a call per tag. Plain decimals (no
+# underscore, no hex) are what Python's float() reads exactly as Go's ParseFloat does.
+_NOT_PLAIN_CHAR = r"[^0-9.eE+\-\n]"  # compiled on first use (re's cache): start-up stays short
+_PLAIN_LINE = r"\n([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?=\n)"
 _SPECIAL = re.compile(r"[+-]?(?:inf|infinity)|nan", re.IGNORECASE).fullmatch  # what Go reads as ±Inf or NaN
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
@@ -90,6 +95,23 @@ def _why_not_a_number(tag: str) -> str:
     return "not a number (as Go's strconv.ParseFloat reads numbers)"
 
 
+def _read_all(tags: list[str], text: str) -> tuple[list[str], list[float], list[tuple[float, str]]]:
+    """The plain decimals among `tags` (newline-joined in `text`) with their values, and the other
+    tags that are numbers (underscores, hex) with theirs."""
+    if re.search(_NOT_PLAIN_CHAR, text) is None:  # digits, dots, signs and exponents only: mostly all numbers
+        try:
+            return tags, list(map(float, tags)), []
+        except ValueError:  # some are not (1.2.3): read line by line below
+            pass
+    plain = re.findall(_PLAIN_LINE, "\n" + text + "\n")
+    others = []
+    if "_" in text or "0x" in text or "0X" in text:
+        for tag in tags:
+            if ("_" in tag or "0x" in tag or "0X" in tag) and (value := parse_number(tag)) is not None:
+                others.append((value, tag))
+    return plain, list(map(float, plain)), others
+
+
 class NumericalRule:
     __slots__ = ("order",)
 
@@ -97,21 +119,33 @@ class NumericalRule:
         self.order = parse_order("numerical", order)
 
     def latest(self, values: Iterable[str]) -> str | None:
+        tags = values if isinstance(values, list) else list(values)
+        text = "\n".join(tags)
+        if text.count("\n") != len(tags) - 1:  # a tag holds a newline: lines are not tags
+            return self._latest_one_by_one(tags)
+        plain, numbers, others = _read_all(tags, text)
+        pick = max if self.order == ASC else min
+        best = pick(numbers, default=None)
+        if best is not None and best - best != 0.0:  # an overflow to infinity: leave those out
+            kept = [(value, tag) for value, tag in zip(numbers, plain, strict=True) if value - value == 0.0]
+            plain, numbers = [tag for _, tag in kept], [value for value, _ in kept]
+            best = pick(numbers, default=None)
+        if others:
+            best = pick([value for value, _ in others] + ([] if best is None else [best]))
+        if best is None:
+            return None
+        # equal numbers (1, 1.0, 01) go to the smallest tag
+        tied = list(compress(plain, map(best.__eq__, numbers)))
+        tied.extend(tag for value, tag in others if value == best)
+        return min(tied)
+
+    def _latest_one_by_one(self, values: Iterable[str]) -> str | None:
         best: float | None = None
         best_tag = ""
         asc = self.order == ASC
-        decimal = _DECIMAL
         for tag in values:
-            # The common case (plain decimals, and tags that are no number at all) without a call.
-            if decimal(tag) is not None and "_" not in tag:
-                value = float(tag)
-                if value - value != 0.0:  # an overflow to infinity
-                    continue
-            elif "_" in tag or "0x" in tag or "0X" in tag:
-                value = parse_number(tag)
-                if value is None:
-                    continue
-            else:
+            value = parse_number(tag)
+            if value is None:
                 continue
             if best is not None:
                 if value != best:

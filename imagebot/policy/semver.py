@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from imagebot.policy.constraint import compile_constraint
 from imagebot.policy.explain import Assessment, Outcome
-from imagebot.policy.version import format_version, parse_flux, parse_loose
+from imagebot.policy.version import LOOSE, format_version, parse_flux, parse_loose, version_key
 
 
 class SemverRule:
@@ -27,17 +27,32 @@ class SemverRule:
         self._admits = self.constraint.admits
 
     def latest(self, values: Iterable[str]) -> str | None:
-        parse, admits = self._parse, self._admits
+        # parse_flux / parse_loose inlined, and a version whose major number is below the best so far
+        # passed over before it is parsed or its key built: most tags of a long list are.
+        admits, strict = self._admits, self.strict
         best = best_tag = None
+        best_major = -1
         for tag in values:
-            version = parse(tag)
+            if strict and tag.count(".") < 2:
+                continue
+            if best_major > 1:  # (below that the test would pass over next to nothing: ^1, ~0.3)
+                head = tag.partition(".")[0]  # the major number, if the tag is a version without a v
+                if len(head) < 20 and head.isdecimal() and int(head) < best_major:
+                    continue
+            m = LOOSE(tag)
+            if m is None:
+                continue
+            major = m[1]
+            if len(major) < 20 and int(major) < best_major:
+                continue
+            version = version_key(major, m[2], m[3], m[4])
             if version is None:
                 continue
             # Compare first: the range is checked only for a tag that would beat the current best.
             if best is not None and (version < best or (version == best and tag <= best_tag)):
                 continue
             if admits(version):
-                best, best_tag = version, tag
+                best, best_tag, best_major = version, tag, version[0]
         return best_tag
 
     def assess(self, values: Iterable[str]) -> Assessment:

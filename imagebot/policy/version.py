@@ -30,7 +30,7 @@ _PRE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 _PRE = rf"(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?"
 _BUILD = r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 
-_LOOSE = re.compile(rf"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?{_PRE}{_BUILD}").fullmatch
+LOOSE = _LOOSE = re.compile(rf"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?{_PRE}{_BUILD}").fullmatch
 
 
 def _prerelease_key(pre: str) -> tuple:
@@ -44,7 +44,8 @@ def _prerelease_key(pre: str) -> tuple:
     return tuple(parts)
 
 
-def _key(major: str, minor: str | None, patch: str | None, pre: str | None) -> VersionKey | None:
+def version_key(major: str, minor: str | None, patch: str | None, pre: str | None) -> VersionKey | None:
+    """The key of the groups LOOSE matched, or None when a number does not fit a uint64."""
     too_long = len(major) > 19 or (minor and len(minor) > 19) or (patch and len(patch) > 19)
     if too_long and max(int(major), int(minor or 0), int(patch or 0)) > _U64_MAX:
         return None
@@ -63,7 +64,7 @@ def parse_flux(tag: str) -> VersionKey | None:
     m = _LOOSE(tag)  # parse_loose, inlined: this runs once per tag of a repository
     if m is None:
         return None
-    return _key(m[1], m[2], m[3], m[4])
+    return version_key(m[1], m[2], m[3], m[4])
 
 
 def parse_loose(tag: str) -> VersionKey | None:
@@ -71,7 +72,7 @@ def parse_loose(tag: str) -> VersionKey | None:
     m = _LOOSE(tag)
     if m is None:
         return None
-    return _key(m[1], m[2], m[3], m[4])
+    return version_key(m[1], m[2], m[3], m[4])
 
 
 def is_prerelease(version: VersionKey) -> bool:

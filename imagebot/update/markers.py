@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,3 +59,31 @@ def parse_setter(setter: str, default_namespace: str) -> Marker:
         field = suffix
     namespace, name = (default_namespace, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
     return Marker(setter=setter, policy=f"{namespace}:{name}", field=field)
+
+
+class Shorthands:
+    """Where SHORTHAND stands in a text, to skip the comment reading of the (many) places without it."""
+
+    __slots__ = ("_at", "_below", "_line_starts", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._at: list[int] = []
+        self._line_starts: list[int] = []
+        self._below: set[int] = set()  # start of the line after each line holding it
+        at = text.find(SHORTHAND)
+        while at >= 0:
+            self._at.append(at)
+            self._line_starts.append(text.rfind("\n", 0, at) + 1)
+            eol = text.find("\n", at)
+            self._below.add(len(text) + 1 if eol < 0 else eol + 1)
+            at = text.find(SHORTHAND, at + 1)
+        self._text = text
+
+    def after(self, pos: int) -> bool:
+        """SHORTHAND stands between `pos` and the next newline."""
+        i = bisect_left(self._at, pos)
+        return i < len(self._at) and self._line_starts[i] <= pos
+
+    def above(self, pos: int) -> bool:
+        """SHORTHAND stands on the line before the one holding `pos`."""
+        return bool(self._below) and self._text.rfind("\n", 0, pos) + 1 in self._below

@@ -23,11 +23,12 @@ from ruamel.yaml.events import (
     MappingStartEvent,
     ScalarEvent,
     SequenceEndEvent,
+    SequenceStartEvent,
     StreamEndEvent,
 )
 
 from imagebot.update.changes import ObjectRef
-from imagebot.update.markers import SHORTHAND, InvalidMarker, Marker, parse_comment
+from imagebot.update.markers import SHORTHAND, InvalidMarker, Marker, Shorthands, parse_comment
 
 try:  # optional: ruamel.yaml.clib, libyaml's parser
     from _ruamel_yaml import CParser as _CParser
@@ -103,7 +104,16 @@ class _Frame:
 
 
 def event_key(event: Any) -> EventKey:
-    if isinstance(event, ScalarEvent):
+    cls = event.__class__
+    if cls is ScalarEvent:
+        return ("scalar", event.anchor, event.tag, event.implicit, event.value, event.style or None)
+    if cls is MappingStartEvent or cls is SequenceStartEvent:
+        return (cls.__name__, event.anchor, event.tag, event.implicit, event.flow_style)
+    if cls is AliasEvent:
+        return ("alias", event.anchor)
+    if cls is DocumentStartEvent:
+        return ("doc", event.explicit, event.version, tuple(sorted((event.tags or {}).items())))
+    if isinstance(event, ScalarEvent):  # a subclass: never made by ruamel's parsers, read the slow way
         return ("scalar", event.anchor, event.tag, event.implicit, event.value, event.style or None)
     if isinstance(event, CollectionStartEvent):
         return (type(event).__name__, event.anchor, event.tag, event.implicit, event.flow_style)
@@ -111,7 +121,7 @@ def event_key(event: Any) -> EventKey:
         return ("alias", event.anchor)
     if isinstance(event, DocumentStartEvent):
         return ("doc", event.explicit, event.version, tuple(sorted((event.tags or {}).items())))
-    return (type(event).__name__,)
+    return (cls.__name__,)
 
 
 def parse_events(text: str, fast: bool = True) -> tuple[list[Any], int, bool]:
@@ -140,95 +150,96 @@ def parse_events(text: str, fast: bool = True) -> tuple[list[Any], int, bool]:
 def _c_events(text: str) -> list[Any]:
     assert _CParser is not None
     parser = _CParser(text)
-    events = []
     try:
-        while True:
-            event = parser.get_event()
-            events.append(event)
-            if isinstance(event, StreamEndEvent):
-                return events
+        events = list(iter(parser.get_event, None))  # None follows the stream's end
     finally:
         parser.dispose()
+    if not events or not isinstance(events[-1], StreamEndEvent):
+        raise _RuamelError("the parser stopped before the end of the stream")
+    return events
 
 
 def scan(text: str, default_namespace: str, fast: bool = True) -> Scan:
     targets: list[_PendingTarget] = []
     problems: list[MarkerProblem] = []
-    keys: list[EventKey] = []
     stack: list[_Frame] = []
+    flow_depth = 0  # flow collections open: ',', '[', ']', '{', '}' and ':' matter inside them
     ordinal = -1
     spans: list[tuple[int, int]] = []  # of the scalars so far, to tell comments from scalar text
+    # Where the marker's key word stands: only a scalar followed by it on its line (or, for a sequence
+    # item, below a line holding it) can be marked, and only keys and collections so followed can
+    # carry a stray marker. Lines here are what a newline ends, as for the comments read below.
+    marked = Shorthands(text)
 
     events, offset, used_fast = parse_events(text, fast)
+    keys = [event_key(event) for event in events]
     for event in events:
-        keys.append(event_key(event))
-        if isinstance(event, DocumentStartEvent):
+        cls = event.__class__
+        if cls is ScalarEvent:
+            kind = _SCALAR
+        elif cls is MappingStartEvent or cls is SequenceStartEvent or cls is AliasEvent:
+            kind = _NODE
+        elif cls is MappingEndEvent or cls is SequenceEndEvent:
+            kind = _END
+        elif cls is DocumentStartEvent:
+            kind = _DOC
+        else:  # stream and document ends, or a subclass (never made by ruamel's parsers)
+            kind = _kind(event)
+        if kind == _DOC:
             stack = [_Frame("doc")]
+            flow_depth = 0
             continue
-        if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+        if kind == _END:
             closed = stack.pop()
-            if closed.flow and (problem := _after_flow(text, event.end_mark.index + offset, stack,
-                                                       event.end_mark.line + 1, default_namespace)):
-                problems.append(problem)
+            if closed.flow:
+                flow_depth -= 1
+                if marked.after(event.end_mark.index + offset) and (problem := _after_flow(
+                        text, event.end_mark.index + offset, flow_depth > 0, event.end_mark.line + 1,
+                        default_namespace)):
+                    problems.append(problem)
             continue
-        if not stack or not isinstance(event, (ScalarEvent, CollectionStartEvent, AliasEvent)):
+        if not stack or kind is None:
             continue
 
         parent = stack[-1]
         role = _role(parent)  # "key", "value", "item" or "root"
         key = parent.key
-        if role == "value" and (problem := _on_key(text, parent, event, offset, default_namespace)):
+        if (role == "value" and parent.key_end is not None and marked.after(parent.key_end)
+                and (problem := _on_key(text, parent, event, offset, default_namespace))):
             problems.append(problem)
-        if isinstance(event, AliasEvent) and role in ("value", "item"):
-            alias_end = event.end_mark.index + offset
-            if _is_marker(_line_comment(text, alias_end, alias_end, False, any(f.flow for f in stack)),
-                          default_namespace):
-                problems.append(MarkerProblem(event.start_mark.line + 1, f"marker ignored: it follows an alias "
-                                              f"(*{event.anchor}); mark the anchored value instead"))
+        alias_end = event.end_mark.index + offset if cls is AliasEvent and role in ("value", "item") else -1
+        if alias_end >= 0 and marked.after(alias_end) and _is_marker(
+                _line_comment(text, alias_end, alias_end, False, flow_depth > 0), default_namespace):
+            problems.append(MarkerProblem(event.start_mark.line + 1, f"marker ignored: it follows an alias "
+                                          f"(*{event.anchor}); mark the anchored value instead"))
 
-        if isinstance(event, ScalarEvent):
+        if kind == _SCALAR:
             ordinal += 1
-            start, end = event.start_mark.index + offset, event.end_mark.index + offset
-            block = event.style in ("|", ">")
+            start_mark, end_mark = event.start_mark, event.end_mark
+            start, end = start_mark.index + offset, end_mark.index + offset
             if role == "key":
                 parent.key = event.value
-                parent.key_end, parent.key_line = end, event.end_mark.line + 1
+                parent.key_end, parent.key_line = end, end_mark.line + 1
             elif role == "value" and parent.meta_of is not None and key in ("name", "namespace"):
                 parent.meta_of.fields[key] = event.value
             elif role == "value" and parent.obj is not None and key in ("apiVersion", "kind"):
                 parent.obj.fields[key] = event.value
-            if role in ("value", "item"):
-                in_flow = any(f.flow for f in stack)
-                found = _marker_for(
-                    text, start, end, block, in_flow, event.start_mark.line + 1, role, spans,
-                    default_namespace,
-                )
-                if isinstance(found, MarkerProblem):
-                    problems.append(found)
-                elif found is not None:
-                    line = event.start_mark.line + 1
-                    if block:
-                        problems.append(MarkerProblem(line, "a marker on a block scalar is not supported"))
-                    elif not event.value and not event.style:
-                        # parsers disagree on where an empty value is; a quoted one has a place
-                        problems.append(
-                            MarkerProblem(line, 'a marker on an empty value is not supported; write "" there')
-                        )
-                    else:
-                        value_start = _skip_properties(text, start)
-                        targets.append(
-                            _PendingTarget(
-                                ordinal, value_start, end, event.style, event.value, line, found,
-                                in_flow, parent.objects,
-                            )
-                        )
+            if role == "value" or role == "item":
+                block = event.style in ("|", ">")
+                # a scalar's marker follows it on its line (a block scalar's, its header), or for a
+                # sequence item stands on the line above
+                if marked.after(start if block else end) or (role == "item" and marked.above(start)):
+                    _find_marker(text, event, start, end, block, flow_depth > 0, role, spans, default_namespace,
+                                 ordinal, parent, problems, targets)
             spans.append((start, end))
-        elif isinstance(event, CollectionStartEvent):
+        elif cls is not AliasEvent:  # a collection starts
             frame = _Frame(
-                "map" if isinstance(event, MappingStartEvent) else "seq",
+                "map" if cls is MappingStartEvent or isinstance(event, MappingStartEvent) else "seq",
                 flow=bool(event.flow_style),
                 objects=parent.objects,
             )
+            if frame.flow:
+                flow_depth += 1
             if frame.kind == "map":
                 if _may_be_object(stack, role):
                     frame.obj = _Object()
@@ -238,12 +249,50 @@ def scan(text: str, default_namespace: str, fast: bool = True) -> Scan:
             stack.append(frame)
         if role == "key":
             parent.expect_key = False
-            if not isinstance(event, ScalarEvent):
+            if kind != _SCALAR:
                 parent.key = parent.key_end = None  # a complex key or an alias: never one we look at
         elif role == "value":
             parent.expect_key = True  # parent.key stays: the children of this value need it
 
     return Scan([t.resolve() for t in targets], problems, keys, used_fast)
+
+
+_SCALAR, _NODE, _END, _DOC = range(4)
+
+
+def _kind(event: Any) -> int | None:
+    if isinstance(event, ScalarEvent):
+        return _SCALAR
+    if isinstance(event, (CollectionStartEvent, AliasEvent)):
+        return _NODE
+    if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+        return _END
+    if isinstance(event, DocumentStartEvent):
+        return _DOC
+    return None
+
+
+def _find_marker(
+    text: str, event: Any, start: int, end: int, block: bool, in_flow: bool, role: str,
+    spans: list[tuple[int, int]], default_namespace: str, ordinal: int, parent: _Frame,
+    problems: list[MarkerProblem], targets: list[_PendingTarget],
+) -> None:
+    found = _marker_for(text, start, end, block, in_flow, event.start_mark.line + 1, role, spans, default_namespace)
+    if isinstance(found, MarkerProblem):
+        problems.append(found)
+    elif found is not None:
+        line = event.start_mark.line + 1
+        if block:
+            problems.append(MarkerProblem(line, "a marker on a block scalar is not supported"))
+        elif not event.value and not event.style:
+            # parsers disagree on where an empty value is; a quoted one has a place
+            problems.append(MarkerProblem(line, 'a marker on an empty value is not supported; write "" there'))
+        else:
+            value_start = _skip_properties(text, start)
+            targets.append(
+                _PendingTarget(ordinal, value_start, end, event.style, event.value, line, found, in_flow,
+                               parent.objects)
+            )
 
 
 @dataclass
@@ -328,9 +377,9 @@ def _on_key(text: str, parent: _Frame, event: Any, offset: int, default_namespac
     return MarkerProblem(parent.key_line, f"marker ignored: {why}; markers go after a scalar value, on its line")
 
 
-def _after_flow(text: str, end: int, stack: list[_Frame], line: int, default_namespace: str) -> MarkerProblem | None:
+def _after_flow(text: str, end: int, in_flow: bool, line: int, default_namespace: str) -> MarkerProblem | None:
     """A marker after a flow collection (`[a, b] # marker`) marks no scalar."""
-    comment = _line_comment(text, end, end, False, any(f.flow for f in stack))
+    comment = _line_comment(text, end, end, False, in_flow)
     if not _is_marker(comment, default_namespace):
         return None
     return MarkerProblem(line, "marker ignored: it follows a flow collection ({...} or [...]), not a scalar "

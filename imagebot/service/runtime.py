@@ -185,7 +185,7 @@ class Runtime:
     # --- scanning ------------------------------------------------------------------------------------
 
     async def scheduled_scan(self, key: str) -> None:
-        await self.scans.run(key, Trigger("interval"))
+        await self.scans.join(key, Trigger("interval"))  # a scan in progress is as good as a new one
 
     async def _scan(self, key: str, trigger: Trigger) -> None:
         from imagebot.cycle import scan_events

@@ -150,6 +150,19 @@ class _Listing:
     kept: dict[tuple[str, ...], list[str]] = field(default_factory=dict)  # tags left per exclusionList
 
 
+@dataclass
+class _Seen:
+    """An image's last listing in this Scanner and what came of it. Most scans of a service list
+    exactly the same tags again: then they are not checked, filtered, compared in the store and
+    selected from again (2,000 repositories a minute made that most of a scan's CPU)."""
+
+    listed: list[str]  # as the registry listed them
+    valid: list[str]  # as stored: `listed` itself when every tag is valid (2,000 of these are kept)
+    revision: str  # the store's revision of `valid`
+    invalid: int
+    kept: dict[tuple[str, ...], list[str]]  # the listing's tags per exclusionList, shared with later listings
+
+
 class Scanner:
     """Runs scan cycles for a config; holds compiled policies so a service compiles each once."""
 
@@ -165,6 +178,12 @@ class Scanner:
         # goes through these (built on first use; the config does not change under a Scanner).
         self._repository_at: dict[str, tuple[int, ImageRepository]] | None = None
         self._policies_of: dict[str, list[ImagePolicy]] = {}
+        self._refs: dict[str, ImageReference] = {}  # spec.image -> its parsed reference
+        self._seen: dict[str, _Seen] = {}  # image -> its last listing, stored
+        # policy key -> (the tags it last selected from, the tag it selected): a policy whose choice
+        # depends on nothing but the tags (no minimumAge, platforms or build times) chooses the same
+        # from the same list object, which an unchanged listing passes on (_Seen.kept).
+        self._selected: dict[str, tuple[list[str], str | None]] = {}
 
     def _repositories(self, wanted: Iterable[str] | None) -> list[ImageRepository]:
         """The ImageRepositories named (all when None), in config order."""
@@ -210,7 +229,9 @@ class Scanner:
         listings: dict[tuple[str, object], _Listing] = {}
         plan: list[tuple[ImageRepository, _Listing]] = []
         for repo in repos:
-            ref = ImageReference.parse(repo.spec.image)
+            ref = self._refs.get(repo.spec.image)
+            if ref is None:
+                ref = self._refs[repo.spec.image] = ImageReference.parse(repo.spec.image)
             if repo.spec.suspend or stored:  # policies use what the last scan stored
                 last = self.store.tags(str(ref))
                 listing = _Listing(ref, None, suspended=repo.spec.suspend)
@@ -262,18 +283,14 @@ class Scanner:
             nonlocal done
             try:
                 assert listing.options is not None
-                listing.tags, listing.invalid = _valid_tags(await client.list_tags(listing.ref, listing.options))
+                listed = await client.list_tags(listing.ref, listing.options)
+                self._store_listing(listing, listed)
                 if listing.invalid:
                     # Never selected, never stored: a tag that cannot be written would win and then be
                     # refused at write time, keeping every valid update from landing.
                     log.warning("%s: the registry listed %d invalid tag%s (not OCI tag grammar); dropped them",
                                 listing.ref, listing.invalid, "" if listing.invalid == 1 else "s",
                                 extra={"repository": str(listing.ref), "invalid_tags": listing.invalid})
-                previous = self.store.tags_revision(str(listing.ref))
-                saved = self.store.save_tags(str(listing.ref), listing.tags)
-                # new tags (or a database from before first sightings were kept): minimumAge counts from here
-                if previous != saved.revision or not self.store.has_first_seen(str(listing.ref)):
-                    self.store.record_first_seen(str(listing.ref), listing.tags, self.clock().timestamp())
             except Exception as err:  # every registry failure becomes this repository's error
                 listing.error = str(err) or type(err).__name__
                 listing.error_kind = _failure_kind(err)
@@ -293,6 +310,33 @@ class Scanner:
         report.requests = client.stats.total
         report.seconds = time.monotonic() - started
         return report
+
+    def _store_listing(self, listing: _Listing, listed: list[str]) -> None:
+        """Keep the valid tags of a listing on `listing` and in the store, with first sightings."""
+        image = str(listing.ref)
+        seen = self._seen.get(image)
+        # The same tags as this Scanner stored last, and the store still holds them (another process may
+        # have written since): only the time of the scan is new. First sightings were recorded then.
+        if seen is not None and seen.listed == listed and self.store.touch_tags(image, seen.revision):
+            listing.tags, listing.invalid, listing.kept = seen.valid, seen.invalid, seen.kept
+            return
+        listing.tags, listing.invalid = _valid_tags(listed)
+        previous = self.store.tags_revision(image)
+        saved = self.store.save_tags(image, listing.tags)
+        # new tags (or a database from before first sightings were kept): minimumAge counts from here
+        if previous != saved.revision or not self.store.has_first_seen(image):
+            self.store.record_first_seen(image, listing.tags, self.clock().timestamp())
+        valid = listed if not listing.invalid else listing.tags
+        self._seen[image] = _Seen(listed, valid, saved.revision, listing.invalid, listing.kept)
+
+    def _latest(self, policy: ImagePolicy, compiled: Policy, tags: list[str]) -> str | None:
+        """The tag a policy without gates or build times selects, from `tags` (after the exclusionList)."""
+        last = self._selected.get(policy.key)
+        if last is not None and last[0] is tags:
+            return last[1]
+        tag = compiled.latest(tags)
+        self._selected[policy.key] = (tags, tag)
+        return tag
 
     async def _select(self, client: RegistryClient, policy: ImagePolicy,
                       tags_by_repo: dict[str, tuple[_Listing, list[str]] | None]) -> PolicyResult:
@@ -324,7 +368,7 @@ class Scanner:
                     why += f" ({chosen.note})"
                 return PolicyResult(policy, None, why, waiting=waiting, note=note)
         else:
-            tag = compiled.latest(tags)
+            tag = self._latest(policy, compiled, tags)
         if tag is None:
             return PolicyResult(policy, None,
                                 f"no tag of {len(tags)} (after the exclusionList) matches {compiled.describe()}")

@@ -216,6 +216,13 @@ class Store(FactsStore, ApprovalStore):
         )
         return record
 
+    def touch_tags(self, image: str, revision: str, at: float | None = None) -> bool:
+        """Record a scan that found the tags the database holds (those of `revision`): True, or False
+        (nothing written) when it holds other tags, or none."""
+        at = time.time() if at is None else at
+        return self._db.execute("UPDATE repositories SET scanned_at=? WHERE image=? AND revision=?",
+                                (at, image, revision)).rowcount == 1
+
     def tags_revision(self, image: str) -> str | None:
         """The revision of the stored tag list, without reading the list."""
         row = self._db.execute("SELECT revision FROM repositories WHERE image=?", (image,)).fetchone()
@@ -262,16 +269,17 @@ class Store(FactsStore, ApprovalStore):
                            at: float | None = None) -> bool:
         """Store the latest image of a policy; True when it differs from what was stored."""
         at = time.time() if at is None else at
-        previous = self.policy_result(policy)
-        changed = previous is None or (previous.image, previous.tag, previous.digest) != (image, tag, digest)
+        # Most scans select what is stored: one statement notes the check, and nothing changed.
+        if self._db.execute("UPDATE policy_results SET checked_at=? WHERE policy=? AND image=? AND tag IS ? "
+                            "AND digest IS ?", (at, policy, image, tag, digest)).rowcount == 1:
+            return False
         self._db.execute(
             "INSERT INTO policy_results(policy, image, tag, digest, changed_at, checked_at) VALUES (?,?,?,?,?,?) "
             "ON CONFLICT(policy) DO UPDATE SET image=excluded.image, tag=excluded.tag, digest=excluded.digest, "
-            "changed_at=CASE WHEN ? THEN excluded.changed_at ELSE policy_results.changed_at END, "
-            "checked_at=excluded.checked_at",
-            (policy, image, tag, digest, at, at, changed),
+            "changed_at=excluded.changed_at, checked_at=excluded.checked_at",
+            (policy, image, tag, digest, at, at),
         )
-        return changed
+        return True
 
     def policy_result(self, policy: str) -> PolicyRecord | None:
         row = self._db.execute(

@@ -26,6 +26,17 @@ def test_tags_digests_and_policy_results_survive_reopening(tmp_path: Path) -> No
         assert store.save_tags("docker.io/library/nginx", ["1.26", "1.25", "latest"]).revision == first.revision
 
 
+def test_a_scan_of_the_same_tags_touches_only_the_time(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        first = store.save_tags("r/app", ["1", "2"], at=100.0)
+        assert store.touch_tags("r/app", first.revision, at=200.0) is True
+        assert store.tags("r/app").scanned_at == 200.0  # type: ignore[union-attr]
+        store.save_tags("r/app", ["1", "2", "3"], at=300.0)  # another process stored a newer list
+        assert store.touch_tags("r/app", first.revision, at=400.0) is False
+        assert store.tags("r/app").scanned_at == 300.0  # type: ignore[union-attr]
+        assert store.touch_tags("r/other", first.revision) is False
+
+
 def test_corrupt_database_is_set_aside_and_rebuilt(tmp_path: Path) -> None:
     (tmp_path / "state.db").write_bytes(b"this is not a database" * 100)
     with Store(tmp_path) as store:

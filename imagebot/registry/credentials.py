@@ -107,19 +107,29 @@ class DockerConfig:
 
 
 def load_docker_config(directory: Path | None = None) -> DockerConfig | None:
-    """The user's docker config: `directory`, else $DOCKER_CONFIG, else ~/.docker; None if there is none."""
+    """The user's docker config: `directory`, else $DOCKER_CONFIG, else ~/.docker; None if there is none.
+
+    A service asks on every scan (each has a client of its own): the same bytes are not parsed again."""
     if directory is None:
-        env = os.environ.get("DOCKER_CONFIG")
-        directory = Path(env) if env else Path.home() / ".docker"
-    path = directory / "config.json"
+        directory = Path(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"))
+    path = os.path.join(directory, "config.json")
     try:
-        with path.open("rb") as file:
+        with open(path, "rb") as file:
             data = file.read(MAX_CONFIG_BYTES + 1)  # a bigger one is refused by parse, unread
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise CredentialLookupError(f"cannot read docker config {path}: {exc.strerror}") from None
-    return DockerConfig.parse(data, str(path))
+    last = _last_config.get(path)
+    if last is not None and last[0] == data:
+        return last[1]
+    parsed = DockerConfig.parse(data, path)
+    _last_config.clear()  # one file in use, as a rule: keep no more
+    _last_config[path] = (data, parsed)
+    return parsed
+
+
+_last_config: dict[str, tuple[bytes, DockerConfig]] = {}  # path -> its content and what it says
 
 
 async def run_credential_helper(helper: str, server: str) -> Credentials | None:

@@ -40,6 +40,7 @@ __all__ = ["ConfigRejected", "Generation", "Runtime", "ServiceOptions"]
 
 WINDOW_WAKE_MARGIN = 0.5  # seconds after a window's opening minute begins
 STARTUP_SCAN_WAIT = 60.0  # an automation's first run waits this long at most for its repositories' first scans
+STARTUP_SCANS_PER_HOST_SLOT = 4  # first scans under way at once, per request slot a registry host has
 
 
 class Runtime:
@@ -142,11 +143,25 @@ class Runtime:
         config = self.generation.config
         for repo in config.repositories:
             self._first_scans[repo.key] = asyncio.Event()
-            self.scans.request(repo.key, Trigger("startup"))
+        self._spawn(self._first_scans_in_turn([repo.key for repo in config.repositories]))
         for automation in config.automations:
             if not automation.spec.suspend:
                 self._awaiting_first_run.add(automation.key)
                 self._spawn(self._first_run(automation))
+
+    async def _first_scans_in_turn(self, keys: list[str]) -> None:
+        """Every repository's first scan, STARTUP_SCANS_PER_HOST_SLOT x the per-host limit at a time.
+        Asked for all at once, 2,000 first scans queued for the registry's slots ahead of every scan
+        the schedule asked for meanwhile: on a busy machine those waited longer than an interval."""
+        queue = iter(keys)
+
+        async def worker() -> None:
+            for key in queue:
+                if not self._first_scans[key].is_set():  # else the schedule or a webhook got there first
+                    await self.scans.join(key, Trigger("startup"))
+
+        workers = STARTUP_SCANS_PER_HOST_SLOT * self.options.registry_concurrency
+        await asyncio.gather(*(worker() for _ in range(min(workers, len(keys)))))
 
     async def _first_run(self, automation: ImageUpdateAutomation) -> None:
         config = self.generation.config
@@ -185,7 +200,7 @@ class Runtime:
     # --- scanning ------------------------------------------------------------------------------------
 
     async def scheduled_scan(self, key: str) -> None:
-        await self.scans.run(key, Trigger("interval"))
+        await self.scans.join(key, Trigger("interval"))  # a scan in progress is as good as a new one
 
     async def _scan(self, key: str, trigger: Trigger) -> None:
         from imagebot.cycle import scan_events

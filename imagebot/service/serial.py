@@ -3,7 +3,8 @@
 A trigger that arrives while a run of the same key is in progress does not start a second run
 and is not lost: all such triggers fold into one follow-up run after the current one. That is
 what keeps a burst of registry notifications (one per manifest, per tag) down to one or two
-scans, and one automation run per change.
+scans, and one automation run per change. A schedule's trigger (`join`) is served by the run in
+progress itself.
 """
 
 from __future__ import annotations
@@ -68,6 +69,17 @@ class SerialRuns:
         task = self.request(key, trigger)
         if task is not None:
             await asyncio.shield(task)
+
+    async def join(self, key: str, trigger: Trigger) -> None:
+        """`run`, for a trigger that a run already in progress serves as well as a new one would (a
+        schedule's): then it waits for that run, and asks for no follow-up. At start-up every
+        repository's first scan is queued at once, and their schedules, spread over the first interval,
+        fired while most were still waiting: each asked for a second scan right after the first."""
+        slot = self._slots.get(key)
+        if slot is not None and slot.task is not None and not slot.task.done():
+            await asyncio.shield(slot.task)
+            return
+        await self.run(key, trigger)
 
     def running(self) -> list[asyncio.Task[None]]:
         return [s.task for s in self._slots.values() if s.task is not None and not s.task.done()]

@@ -157,6 +157,21 @@ def test_no_docker_config_means_anonymous(tmp_path):
     assert load_docker_config(tmp_path / "absent") is None
 
 
+def test_a_changed_docker_config_is_read_again(tmp_path):
+    def write(user: str) -> None:
+        (tmp_path / "config.json").write_text(json.dumps({"auths": {"r.example": {"auth": auth(user, "secret1")}}}))
+
+    write("alice")
+    first = load_docker_config(tmp_path)
+    assert first is not None and first.auths["r.example"].username == "alice"
+    assert load_docker_config(tmp_path) is first  # unchanged: not parsed again
+    write("bob")  # the same size: another user
+    second = load_docker_config(tmp_path)
+    assert second is not None and second.auths["r.example"].username == "bob"
+    (tmp_path / "config.json").unlink()
+    assert load_docker_config(tmp_path) is None
+
+
 def test_a_hostile_docker_config_is_a_clear_error():
     with pytest.raises(CredentialLookupError, match="nested too deeply"):
         DockerConfig.parse(b"[" * 100_000 + b"]" * 100_000, "secret 'regcred'")

@@ -4,7 +4,8 @@ resources a webhook triggers, and what a reload calls for."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from imagebot.config import Config, load_config
 from imagebot.service.main import Listen
 from imagebot.service.receivers import PushedImage, ResourceRef
 from imagebot.service.resolve import config_changes, pushed_matches, resolve_resources
-from imagebot.service.schedule import jitter_for, job_specs, sync_jobs
+from imagebot.service.schedule import SteadyInterval, jitter_for, job_specs, sync_jobs
 from imagebot.service.serial import SerialRuns, Trigger
 from imagebot.service.watch import ConfigWatcher
 
@@ -46,6 +47,30 @@ def test_triggers_during_a_run_coalesce_into_one_follow_up_and_runs_never_overla
     assert [e for e in log if e[0] == "a"] == [("a", "interval", None), ("a", "webhook", 6.0)]
     assert ("b", "interval", None) in log
     assert log.index(("b", "interval", None)) == 1, "b started while a was running"
+
+
+def test_a_schedule_joins_the_run_in_progress_and_a_push_still_gets_its_follow_up() -> None:
+    log: list[str] = []
+
+    async def work(key: str, trigger: Trigger) -> None:
+        log.append(f"{key} {trigger.reason}")
+        await asyncio.sleep(0.05)
+
+    async def scenario() -> None:
+        runs = SerialRuns(work, "test")
+        runs.request("a", Trigger("startup"))
+        await asyncio.sleep(0.01)
+        await runs.join("a", Trigger("interval"))  # returns when the startup run is done: no second run
+        assert log == ["a startup"]
+        await runs.join("a", Trigger("interval"))  # nothing in progress: a run of its own
+        assert log == ["a startup", "a interval"]
+        runs.request("a", Trigger("startup"))
+        await asyncio.sleep(0.01)
+        runs.request("a", Trigger("webhook", pushed_at=1.0))  # a push during the run: its follow-up stays
+        await runs.join("a", Trigger("interval"))
+        assert log == ["a startup", "a interval", "a startup", "a webhook"]
+
+    asyncio.run(scenario())
 
 
 def test_a_failing_run_does_not_stop_the_follow_up_and_close_refuses_new_work() -> None:
@@ -162,6 +187,23 @@ spec: {{image: 127.0.0.1:5000/team/app{i}, interval: 1m}}
     assert firsts[0] > -1 and firsts[-1] < 60 + jitter_for(60) + 1  # each within its first interval
     per_ten_seconds = [sum(1 for f in firsts if t <= f < t + 10) for t in range(0, 60, 10)]
     assert all(40 < n < 130 for n in per_ten_seconds), per_ten_seconds  # about 83 each, not 500 in one
+
+
+def test_a_schedule_keeps_to_its_interval_and_the_jitter_never_adds_up() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    trigger = SteadyInterval(seconds=60, jitter=jitter_for(60), start_date=start)
+    runs = [trigger.get_next_fire_time(None, start - timedelta(seconds=1))]
+    for _ in range(1000):
+        runs.append(trigger.get_next_fire_time(runs[-1], runs[-1]))
+    offsets = [(run - start).total_seconds() for run in runs]  # type: ignore[operator]
+    for n, offset in enumerate(offsets):  # run n in its own minute, within the jitter's 6 s of its start
+        assert 60 * n <= offset <= 60 * n + 6, (n, offset)
+    gaps = [b - a for a, b in pairwise(offsets)]
+    assert max(gaps) <= 66 and min(gaps) >= 54
+    assert abs(sum(gaps) / len(gaps) - 60) < 0.1  # IntervalTrigger's jitter drifted this to 63 s
+    # a draw of no jitter at all, rounded a microsecond down: the next run is still in the next minute
+    rounded = trigger.get_next_fire_time(start + timedelta(seconds=120, microseconds=-1), start)
+    assert rounded is not None and 180 <= (rounded - start).total_seconds() <= 186
 
 
 def test_webhook_resources_resolve_to_scans_and_runs(tmp_path: Path) -> None:

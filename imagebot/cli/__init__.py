@@ -47,21 +47,6 @@ def _skip_httpx_command_line() -> None:
         sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
 
 
-def _remember_missing_sniffio() -> None:
-    """Make a missing `sniffio` fail at once on every later `import sniffio`.
-
-    httpcore runs `import sniffio` inside `current_async_library()`, twice per request; sniffio is
-    optional (anyio 4 no longer needs it), and when it is absent every attempt searches the whole
-    import path again: about 0.2 ms each, a quarter of a second for a plan over 200 images. A None in
-    sys.modules is Python's documented way to say "this module cannot be imported": the import raises
-    ImportError immediately, and httpcore and anyio take their `except ImportError` path as before.
-    """
-    import importlib.util
-
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     # Start-up makes some 100,000 objects that live as long as the process (modules, classes, pydantic
     # schemas): the cyclic collector walked them again and again for nothing, a tenth of a second of
@@ -80,7 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     _skip_httpx_command_line()
-    _remember_missing_sniffio()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

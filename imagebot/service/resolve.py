@@ -58,13 +58,24 @@ def pushed_matches(config: Config, repo_key: str, pushed: Iterable[PushedImage])
         path = ImageReference.parse(repo.spec.image).repository
     except ValueError:
         return False
-    for image in pushed:
-        names = {image.repository}
-        if "/" not in image.repository:  # Docker Hub's official images
-            names.add(f"library/{image.repository}")
-        if path in names:
-            return True
-    return False
+    return any(path in _names(image) for image in pushed)
+
+
+def pushed_tags(config: Config, repo_key: str, pushed: Iterable[PushedImage]) -> frozenset[str]:
+    """The tags a notification announces for this ImageRepository (pushes by digest name none)."""
+    repo = config.find("ImageRepository", repo_key)
+    try:
+        path = ImageReference.parse(repo.spec.image).repository if repo is not None else None
+    except ValueError:
+        path = None
+    return frozenset(i.tag for i in pushed if i.tag and path in _names(i))
+
+
+def _names(image: PushedImage) -> set[str]:
+    names = {image.repository}
+    if "/" not in image.repository:  # Docker Hub's official images
+        names.add(f"library/{image.repository}")
+    return names
 
 
 def config_changes(old: Config, new: Config) -> ConfigChanges:

@@ -23,7 +23,7 @@ from imagebot.registry._pool import RegistryPool
 from imagebot.service.generation import ConfigRejected, Generation, ServiceOptions, load_generation
 from imagebot.service.metrics import Metrics
 from imagebot.service.receivers import HookResult, ReceiverSettings
-from imagebot.service.resolve import ConfigChanges, config_changes, pushed_matches, resolve_resources
+from imagebot.service.resolve import ConfigChanges, config_changes, pushed_matches, pushed_tags, resolve_resources
 from imagebot.service.serial import SerialRuns, Trigger
 from imagebot.service.status import StatusBoard, status_view
 
@@ -41,6 +41,7 @@ __all__ = ["ConfigRejected", "Generation", "Runtime", "ServiceOptions"]
 WINDOW_WAKE_MARGIN = 0.5  # seconds after a window's opening minute begins
 STARTUP_SCAN_WAIT = 60.0  # an automation's first run waits this long at most for its repositories' first scans
 STARTUP_SCANS_PER_HOST_SLOT = 4  # first scans under way at once, per request slot a registry host has
+SETTLE_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds before each scan again for an announced tag not yet listed
 
 
 class Runtime:
@@ -62,6 +63,7 @@ class Runtime:
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self._wakeups: dict[str, asyncio.TimerHandle] = {}  # repository key -> minimumAge wake-up
+        self._settles: dict[str, asyncio.TimerHandle] = {}  # repository key -> scan for an announced tag
         self._window_wakes: dict[str, asyncio.TimerHandle] = {}  # automation -> its run at a window's opening
         # policy key -> the automations applying it, for the config in force (built on install)
         self._automations_of: dict[str, list[ImageUpdateAutomation]] = {}
@@ -191,7 +193,7 @@ class Runtime:
             repos = {key for key in repos if pushed_matches(config, key, result.pushed)}
         pushed = received if result.pushed or repos else None
         for key in sorted(repos):
-            self.scans.request(key, Trigger("webhook", pushed))
+            self.scans.request(key, Trigger("webhook", pushed, pushed_tags(config, key, result.pushed)))
         for key in sorted(automations):
             self.automations.request(key, Trigger("webhook"))
         if not repos and not automations:
@@ -223,12 +225,42 @@ class Runtime:
                 generation.dispatcher.dispatch(event)
             changed = self._remember(report, trigger)
             self._wake_when_of_age(key, report, generation.scanner.clock())
+            if trigger.tags:
+                self._settle(key, report, trigger)
             if changed:
                 self._trigger_automations(config, changed, trigger)
         finally:
             first = self._first_scans.get(key)
             if first is not None:
                 first.set()
+
+    def _settle(self, key: str, report: ScanReport, trigger: Trigger) -> None:
+        """Scan again, a little later, when the tag list lacks a tag the registry announced.
+
+        distribution announces a manifest push before it writes the tag's link, and registries on
+        eventually consistent storage list late: the scan a notification starts at once can miss
+        the very tag it announced, and the push would wait for the next interval."""
+        (result,) = report.repositories
+        if result.error or result.suspended:
+            return  # a failed scan is reported as such; a suspended one lists nothing
+        stored = self.generation.scanner.store.tags(result.image)
+        missing = trigger.tags - set(stored.tags if stored else ())
+        if not missing:
+            return
+        names = ", ".join(sorted(missing))
+        fields = {"repository": key, "image": result.image, "tags": sorted(missing)}
+        if trigger.attempt >= len(SETTLE_DELAYS):
+            log.warning("the registry's tag list still lacks the announced tag %s after %d scans; the next "
+                        "scheduled scan will pick it up if it appears", names, trigger.attempt + 1, extra=fields)
+            return
+        delay = SETTLE_DELAYS[trigger.attempt]
+        log.info("the announced tag %s is not listed yet: scanning again in %.1f s", names, delay, extra=fields)
+        follow_up = Trigger("settle", trigger.pushed_at, frozenset(missing), trigger.attempt + 1)
+        previous = self._settles.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        self._settles[key] = asyncio.get_running_loop().call_later(
+            delay, lambda: self.scans.request(key, follow_up))
 
     def _wake_when_of_age(self, key: str, report: ScanReport, now: datetime) -> None:
         """A one-off timer for when the next better tag of this repository's policies comes of age."""
@@ -378,7 +410,7 @@ class Runtime:
         are pending. True when every run finished in time."""
         self.scans.close()
         self.automations.close()
-        for wakeup in self._wakeups.values():
+        for wakeup in (*self._wakeups.values(), *self._settles.values()):
             wakeup.cancel()
         for wake in self._window_wakes.values():
             wake.cancel()

@@ -23,13 +23,19 @@ class Trigger:
     """Why a run was asked for. `pushed_at` (time.monotonic()) is when a push webhook arrived,
     carried from the scan to the automation so the push-to-commit latency can be measured."""
 
-    reason: str  # startup, interval, webhook, policy-changed, reload
+    reason: str  # startup, interval, webhook, settle, policy-changed, reload, of-age
     pushed_at: float | None = None
+    # tags a registry's notification announced for this repository, and how many scans have looked
+    tags: frozenset[str] = frozenset()
+    attempt: int = 0
 
     def merge(self, other: Trigger) -> Trigger:
-        """One trigger standing for both: the first reason, the earliest push."""
+        """One trigger standing for both: the first reason (of-age, which lists nothing, only if both
+        are), the earliest push, every announced tag, the fewest attempts."""
         times = [t for t in (self.pushed_at, other.pushed_at) if t is not None]
-        return Trigger(self.reason, min(times) if times else None)
+        reason = other.reason if self.reason == "of-age" else self.reason
+        return Trigger(reason, min(times) if times else None, self.tags | other.tags,
+                       min(self.attempt, other.attempt))
 
 
 @dataclass

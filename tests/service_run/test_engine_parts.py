@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from imagebot.config import Config, load_config
 from imagebot.service.main import Listen
 from imagebot.service.receivers import PushedImage, ResourceRef
-from imagebot.service.resolve import config_changes, pushed_matches, resolve_resources
+from imagebot.service.resolve import config_changes, pushed_matches, pushed_tags, resolve_resources
 from imagebot.service.schedule import SteadyInterval, jitter_for, job_specs, sync_jobs
 from imagebot.service.serial import SerialRuns, Trigger
 from imagebot.service.watch import ConfigWatcher
@@ -218,6 +218,23 @@ def test_webhook_resources_resolve_to_scans_and_runs(tmp_path: Path) -> None:
     assert pushed_matches(cfg, "team/app", [PushedImage("team/app", "1.2.3", "127.0.0.1:5000")])
     assert not pushed_matches(cfg, "team/app", [PushedImage("team/other", "1.2.3")])
     assert pushed_matches(cfg, "team/nginx", [PushedImage("nginx", "1.27", "docker.io")])
+    pushes = [PushedImage("team/app", "1.2.3"), PushedImage("team/app", None, digest="sha256:0"),
+              PushedImage("team/other", "9.9.9"), PushedImage("nginx", "1.27")]
+    assert pushed_tags(cfg, "team/app", pushes) == {"1.2.3"}
+    assert pushed_tags(cfg, "team/nginx", pushes) == {"1.27"}
+
+
+def test_merged_triggers_keep_every_announced_tag_and_a_push_is_never_served_from_stored_tags() -> None:
+    wake = Trigger("of-age")
+    push = Trigger("webhook", 5.0, frozenset({"1.1.0"}))
+    again = Trigger("settle", 3.0, frozenset({"1.0.9"}), attempt=2)
+
+    # of-age selects from the stored tags without listing: folded with a push, the scan must list
+    assert wake.merge(push) == Trigger("webhook", 5.0, frozenset({"1.1.0"}))
+    assert push.merge(wake).reason == "webhook"
+    assert wake.merge(Trigger("of-age")).reason == "of-age"
+    # a fresh notification restarts the count of scans looking for its tags
+    assert again.merge(push) == Trigger("settle", 3.0, frozenset({"1.0.9", "1.1.0"}), attempt=0)
 
 
 def test_a_reload_rescans_changed_policies_and_reruns_changed_automations(tmp_path: Path) -> None:

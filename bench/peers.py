@@ -223,6 +223,12 @@ def report(args: argparse.Namespace, renovate: Path | None, newest: str, imagebo
         return (statistics.median(r.seconds for r in runs), statistics.median(r.cpu for r in runs),
                 statistics.median(r.peak_rss for r in runs) / 2**20)
 
+    def figures(runs: list[Run]) -> str:
+        seconds, cpu, rss = median(runs)
+        return (f"median {seconds * 1000:.0f} ms (runs {', '.join(f'{r.seconds * 1000:.0f}' for r in runs)}), "
+                f"CPU {cpu * 1000:.0f} ms (runs {', '.join(f'{r.cpu * 1000:.0f}' for r in runs)}), "
+                f"peak RSS {rss:.0f} MiB, found {min(r.found for r in runs)}/{args.images}")
+
     ib_seconds, ib_cpu, ib_rss = median(imagebot)
     raw_seconds = statistics.median(raw)
     lines = [
@@ -232,21 +238,16 @@ def report(args: argparse.Namespace, renovate: Path | None, newest: str, imagebo
         f"command: .venv/bin/python bench/peers.py --images {args.images} --tags {args.tags} --rounds {args.rounds}"
         + (" --renovate PATH" if renovate else "") + (" --baseline DIR" if before else ""),
         f"raw tags/list requests (httpx, 8 in flight, in-process): median {raw_seconds * 1000:.0f} ms",
-        f"imagebot plan (whole process, fresh state): median {ib_seconds * 1000:.0f} ms "
-        f"(runs {', '.join(f'{r.seconds * 1000:.0f}' for r in imagebot)}), CPU {ib_cpu * 1000:.0f} ms "
-        f"(runs {', '.join(f'{r.cpu * 1000:.0f}' for r in imagebot)}), peak RSS {ib_rss:.0f} MiB, "
-        f"found {min(r.found for r in imagebot)}/{args.images} updates to {newest}",
+        f"imagebot plan (whole process, fresh state): {figures(imagebot)} updates to {newest}",
         f"imagebot plan / raw requests: {ib_seconds / raw_seconds:.2f}x wall time",
     ]
     ok = all(r.found == args.images for r in imagebot)
     if before:
-        b_seconds, b_cpu, b_rss = median(before)
+        b_seconds, b_cpu, _ = median(before)
         ok = ok and all(r.found == args.images for r in before)
         lines += [
-            f"baseline imagebot ({args.baseline}, run alternately): median {b_seconds * 1000:.0f} ms "
-            f"(runs {', '.join(f'{r.seconds * 1000:.0f}' for r in before)}), CPU {b_cpu * 1000:.0f} ms "
-            f"(runs {', '.join(f'{r.cpu * 1000:.0f}' for r in before)}), peak RSS {b_rss:.0f} MiB, "
-            f"{b_seconds / raw_seconds:.2f}x the raw requests; found {min(r.found for r in before)}/{args.images}",
+            f"baseline imagebot ({args.baseline}, run alternately): {figures(before)}; "
+            f"{b_seconds / raw_seconds:.2f}x the raw requests",
             f"this tree against the baseline: {b_seconds / ib_seconds:.2f}x less wall time, "
             f"{b_cpu / ib_cpu:.2f}x less CPU",
         ]
@@ -254,10 +255,8 @@ def report(args: argparse.Namespace, renovate: Path | None, newest: str, imagebo
         rv_seconds, rv_cpu, rv_rss = median(peer)
         ok = ok and all(r.found == args.images for r in peer)
         lines += [
-            f"Renovate {RENOVATE_VERSION} lookup (--platform=local --dry-run=lookup, fresh cache): median "
-            f"{rv_seconds * 1000:.0f} ms (runs {', '.join(f'{r.seconds * 1000:.0f}' for r in peer)}), CPU "
-            f"{rv_cpu * 1000:.0f} ms, peak RSS {rv_rss:.0f} MiB, found {min(r.found for r in peer)}/{args.images} "
-            f"updates to {newest}",
+            f"Renovate {RENOVATE_VERSION} lookup (--platform=local --dry-run=lookup, fresh cache): "
+            f"{figures(peer)} updates to {newest}",
             f"imagebot: {rv_seconds / ib_seconds:.1f}x less wall time, {rv_cpu / ib_cpu:.1f}x less CPU, "
             f"{rv_rss / ib_rss:.1f}x less memory",
         ]

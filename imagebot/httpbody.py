@@ -61,6 +61,21 @@ def body_limit(max_bytes: int | None = None, deadline: float | None = None) -> d
     return extensions
 
 
+def read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
+    """The body of a streamed answer of a blocking client (a login in a worker thread), stopped past
+    `max_bytes` (BodyTooLarge) or `deadline`, a time.monotonic() (BodyTooSlow)."""
+    host = response.request.url.netloc.decode(errors="replace")
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise BodyTooLarge(f"the answer from {host} is larger than the limit of {size_text(max_bytes)}",
+                               limit=max_bytes)
+        if time.monotonic() > deadline:
+            raise BodyTooSlow(f"{host} was still sending its answer when the time limit ran out", limit=max_bytes)
+    return bytes(body)
+
+
 def stamp_request(request: httpx.Request) -> None:
     """Remember when a request left (for the time limit) and ask only for encodings we can bound."""
     request.extensions = {**request.extensions, _STARTED: time.monotonic()}

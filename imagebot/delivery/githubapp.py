@@ -27,6 +27,7 @@ import httpx
 
 from imagebot import redact
 from imagebot.config.secrets import SecretStore
+from imagebot.httpbody import BodyTooLarge, BodyTooSlow, read_capped
 
 if TYPE_CHECKING:
     from imagebot.proxy import Proxy
@@ -194,15 +195,13 @@ def _call(client: httpx.Client, app: GitHubApp, method: str, path: str, action: 
     try:
         deadline = time.monotonic() + _ANSWER_SECONDS
         with client.stream(method, path) as response:
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > _MAX_ANSWER:
-                    raise GitHubAppError(f"GitHub App {app.app_id}: the answer to {method} {path} is larger "
-                                         f"than {_MAX_ANSWER // 1024} KiB, the limit")
-                if time.monotonic() > deadline:
-                    raise GitHubAppError(f"GitHub App {app.app_id}: the answer to {method} {path} took longer "
-                                         f"than {_ANSWER_SECONDS:g}s, the limit")
+            body = read_capped(response, _MAX_ANSWER, deadline)
+    except BodyTooLarge:
+        raise GitHubAppError(f"GitHub App {app.app_id}: the answer to {method} {path} is larger "
+                             f"than {_MAX_ANSWER // 1024} KiB, the limit") from None
+    except BodyTooSlow:
+        raise GitHubAppError(f"GitHub App {app.app_id}: the answer to {method} {path} took longer "
+                             f"than {_ANSWER_SECONDS:g}s, the limit") from None
     except httpx.HTTPError as exc:
         raise GitHubAppError(redact.scrub(f"GitHub App {app.app_id}: could not {action}: {type(exc).__name__} "
                                           f"talking to {app.api_url}: check '{KEY_BASE_URL}' and that the host is "

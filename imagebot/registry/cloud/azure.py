@@ -12,6 +12,7 @@ import time
 import httpx
 
 from imagebot import redact
+from imagebot.httpbody import BodyTooLarge, BodyTooSlow, read_capped
 from imagebot.registry.cloud._hosts import hostname
 from imagebot.registry.cloud._logins import Login, Reach
 from imagebot.registry.cloud._proxies import sdk_proxies
@@ -70,16 +71,13 @@ def _exchange(registry: str, access_token: str, reach: Reach) -> str:
         proxy = reach.proxy.for_httpx() if reach.proxy else None  # the registry's proxy: the exchange is on it
         with httpx.Client(verify=verify, timeout=_TIMEOUT, headers={"User-Agent": "imagebot"}, proxy=proxy) as client, \
                 client.stream("POST", url, data=form) as response:
-            body = b""
-            deadline = time.monotonic() + _ANSWER_SECONDS
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > _MAX_ANSWER:
-                    raise CredentialLookupError(f"provider azure: {url} answered more than "
-                                                f"{_MAX_ANSWER // 1024} KiB, the limit for a token")
-                if time.monotonic() > deadline:
-                    raise CredentialLookupError(f"provider azure: {url} took longer than {_ANSWER_SECONDS:g}s "
-                                                "to answer, the limit")
+            body = read_capped(response, _MAX_ANSWER, time.monotonic() + _ANSWER_SECONDS)
+    except BodyTooLarge:
+        raise CredentialLookupError(f"provider azure: {url} answered more than "
+                                    f"{_MAX_ANSWER // 1024} KiB, the limit for a token") from None
+    except BodyTooSlow:
+        raise CredentialLookupError(f"provider azure: {url} took longer than {_ANSWER_SECONDS:g}s "
+                                    "to answer, the limit") from None
     except httpx.HTTPError as exc:
         raise CredentialLookupError(f"provider azure: the token exchange at {url} failed "
                                     f"({type(exc).__name__})") from None

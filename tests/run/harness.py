@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,3 +177,23 @@ def explain(result: subprocess.CompletedProcess[str]) -> str:
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip()
+
+
+def workspace_fixtures(folder: str) -> tuple[Any, Any]:
+    """A test folder's `registry` (one plain-http registry for the session; each test uses
+    repositories named after itself) and `workspace` fixtures: `registry, workspace = workspace_fixtures("run")`
+    in its conftest."""
+    import pytest
+
+    from tests.support.registry import start_registry
+
+    @pytest.fixture(scope="session")
+    def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+        with start_registry(tmp_path_factory.mktemp(f"{folder}-registry")) as server:
+            yield server
+
+    @pytest.fixture
+    def workspace(tmp_path: Path, registry: RegistryServer, request: pytest.FixtureRequest) -> Workspace:
+        return Workspace.for_test(tmp_path, registry, request.node.name, folder)
+
+    return registry, workspace

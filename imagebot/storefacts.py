@@ -27,6 +27,13 @@ CREATE TABLE IF NOT EXISTS tag_first_seen (
     initial INTEGER NOT NULL,        -- 1: already there when the repository was first scanned
     PRIMARY KEY (image, tag)
 );
+-- The tags of an image's first listing, all first seen then (initial): one row instead of one per tag,
+-- which made a first scan of 500 tags cost a millisecond of inserts. tag_first_seen holds the rest.
+CREATE TABLE IF NOT EXISTS first_scans (
+    image TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    tags TEXT NOT NULL               -- JSON list
+);
 """
 
 
@@ -96,24 +103,33 @@ class FactsStore:
         """Note when each tag was first seen; tags already there at the first scan are marked initial."""
         at = time.time() if at is None else at
         with self._lock:
-            known = self._db.execute("SELECT 1 FROM tag_first_seen WHERE image=? LIMIT 1", (image,)).fetchone()
-            initial = 0 if known else 1
-            self._db.execute("BEGIN")
-            try:
-                # one statement, the rows made inside SQLite: binding 500 rows one by one from Python was
-                # most of a repository's store time in a first scan
+            first = self._db.execute("SELECT tags FROM first_scans WHERE image=?", (image,)).fetchone()
+            if first is None and not self._db.execute(
+                    "SELECT 1 FROM tag_first_seen WHERE image=? LIMIT 1", (image,)).fetchone():
+                if self._db.execute("INSERT OR IGNORE INTO first_scans(image, at, tags) VALUES (?,?,?)",
+                                    (image, at, json.dumps(list(dict.fromkeys(tags))))).rowcount == 1:
+                    return
+                # another process sharing the database recorded the first scan a moment ago
+                first = self._db.execute("SELECT tags FROM first_scans WHERE image=?", (image,)).fetchone()
+            initial = set(json.loads(first[0])) if first is not None else set()
+            new = [tag for tag in tags if tag not in initial]
+            if new:
+                # one statement, the rows made inside SQLite: binding rows one by one from Python was most
+                # of a repository's store time
                 self._db.execute(
                     "INSERT OR IGNORE INTO tag_first_seen(image, tag, first_seen, initial) "
-                    "SELECT ?, value, ?, ? FROM json_each(?)", (image, at, initial, json.dumps(list(tags))))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                    "SELECT ?, value, ?, 0 FROM json_each(?)", (image, at, json.dumps(new)))
 
     def has_first_seen(self, image: str) -> bool:
-        return self._db.execute("SELECT 1 FROM tag_first_seen WHERE image=? LIMIT 1", (image,)).fetchone() is not None
+        return any(self._db.execute(f"SELECT 1 FROM {table} WHERE image=? LIMIT 1", (image,)).fetchone()
+                   for table in ("first_scans", "tag_first_seen"))
 
     def first_seen(self, image: str) -> dict[str, FirstSeen]:
+        seen: dict[str, FirstSeen] = {}
+        first = self._db.execute("SELECT at, tags FROM first_scans WHERE image=?", (image,)).fetchone()
+        if first is not None:
+            seen = dict.fromkeys(json.loads(first[1]), FirstSeen(first[0], True))
         rows = self._db.execute(
             "SELECT tag, first_seen, initial FROM tag_first_seen WHERE image=?", (image,)).fetchall()
-        return {tag: FirstSeen(at, bool(initial)) for tag, at, initial in rows}
+        seen.update((tag, FirstSeen(at, bool(initial))) for tag, at, initial in rows)
+        return seen

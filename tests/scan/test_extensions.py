@@ -244,6 +244,7 @@ def test_minimum_age_after_an_upgrade_counts_existing_tags_from_their_build(regi
     scan(plain, tmp_path / "state")  # as a release before first sightings: the tags are stored...
     with Store(tmp_path / "state") as store:
         store._db.execute("DELETE FROM tag_first_seen")  # ...but no first sightings
+        store._db.execute("DELETE FROM first_scans")
     aged = config(tmp_path / "aged", registry, repo, "{semver: {range: '>=1.0.0'}}", "  minimumAge: 72h")
     policy = only(scan(aged, tmp_path / "state", clock=lambda: T0 + timedelta(hours=1)))
     assert policy.latest.tag == "1.1.0" and policy.waiting == ()  # built 5 days ago: old enough

@@ -42,12 +42,17 @@ class SemverRule:
             m = LOOSE(tag)
             if m is None:
                 continue
-            major = m[1]
-            if len(major) < 20 and int(major) < best_major:
-                continue
-            version = version_key(major, m[2], m[3], m[4])
-            if version is None:
-                continue
+            major, minor, patch, pre, _ = m.groups()
+            if pre is None and patch is not None and len(tag) < 20:
+                # MAJOR.MINOR.PATCH, no number past a uint64: the key built here, not by version_key (a
+                # third of a 500-tag listing's selection)
+                version = (int(major), int(minor), int(patch), 1, ())
+            else:
+                if len(major) < 20 and int(major) < best_major:
+                    continue
+                version = version_key(major, minor, patch, pre)
+                if version is None:
+                    continue
             # Compare first: the range is checked only for a tag that would beat the current best.
             if best is not None and (version < best or (version == best and tag <= best_tag)):
                 continue

@@ -37,7 +37,8 @@ def tag_list(body: bytes) -> list[str]:
     tags = json_object(body, "tag list").get("tags")
     if tags is None:
         return []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+    # the item types in one pass in C: a generator over 500 tags was a tenth of a millisecond per listing
+    if not isinstance(tags, list) or not set(map(type, tags)) <= {str}:
         raise ParseError("the tag list's 'tags' is not a list of strings")
     return tags
 

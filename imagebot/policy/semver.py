@@ -35,22 +35,25 @@ class SemverRule:
         for tag in values:
             if strict and tag.count(".") < 2:
                 continue
-            if best_major > 1:  # (below that the test would pass over next to nothing: ^1, ~0.3)
-                head = tag.partition(".")[0]  # the major number, if the tag is a version without a v
-                if len(head) < 20 and head.isdecimal() and int(head) < best_major:
-                    continue
-            m = LOOSE(tag)
-            if m is None:
+            head, _, rest = tag.partition(".")
+            # (below 2 the test would pass over next to nothing: ^1, ~0.3)
+            if best_major > 1 and len(head) < 20 and head.isdecimal() and int(head) < best_major:
                 continue
-            major, minor, patch, pre, _ = m.groups()
-            if pre is None and patch is not None and len(tag) < 20:
-                # MAJOR.MINOR.PATCH, no number past a uint64: the key built here, not by version_key (a
-                # third of a 500-tag listing's selection)
-                version = (int(major), int(minor), int(patch), 1, ())
-            else:
+            version = None
+            if head.isdigit() and len(tag) < 20 and tag.isascii():
+                minor, _, patch = rest.partition(".")
+                if minor.isdigit() and patch.isdigit():
+                    # MAJOR.MINOR.PATCH in ASCII digits, none past a uint64: what LOOSE reads, without the
+                    # regular expression and version_key (half of a 500-tag listing's selection)
+                    version = (int(head), int(minor), int(patch), 1, ())
+            if version is None:
+                m = LOOSE(tag)
+                if m is None:
+                    continue
+                major = m[1]
                 if len(major) < 20 and int(major) < best_major:
                     continue
-                version = version_key(major, minor, patch, pre)
+                version = version_key(major, m[2], m[3], m[4])
                 if version is None:
                     continue
             # Compare first: the range is checked only for a tag that would beat the current best.

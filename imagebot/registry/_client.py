@@ -1,4 +1,5 @@
-"""The Distribution API client: tag lists, manifest digests and image creation times.
+"""The Distribution API client: tag lists and manifest digests here, build times and platforms in
+_images.py, what an answer means in _call.py.
 
 One RegistryClient serves one scan cycle. It limits requests per registry host, retries
 connection failures, timeouts, 5xx and 429 with backoff (honouring Retry-After), and gives up on
@@ -14,40 +15,41 @@ import hashlib
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import httpx
 
 from imagebot import redact
 from imagebot.httpbody import BodyLimit, BodyTooSlow, ResponseLimitError, body_limit
 from imagebot.registry import _parse
-from imagebot.registry._auth import Challenge, RegistryAuth, TokenCache, basic_header, parse_challenge
+from imagebot.registry._auth import Challenge, RegistryAuth, TokenCache, basic_header
+from imagebot.registry._call import (
+    CALL,
+    Call,
+    Host,
+    count_response,
+    credentials_hint,
+    fail,
+    parsed,
+    raise_for_status,
+    stamp_request,
+)
 from imagebot.registry._errors import (
     AuthError,
     InvalidResponse,
-    NotFound,
     RateLimited,
     RegistryError,
     RegistryUnavailable,
 )
-from imagebot.registry._failures import describe_transport_error, error_detail, proxy_refused
-from imagebot.registry._media import (
-    INDEX_TYPES,
-    MANIFEST_ACCEPT,
-    annotated_created,
-    index_platforms,
-    parse_created,
-    pick_platform,
-    platform_name,
-)
+from imagebot.registry._failures import describe_transport_error
+from imagebot.registry._images import MAX_DOCUMENT, MAX_MANIFEST, ImageReads
+from imagebot.registry._media import MANIFEST_ACCEPT
 from imagebot.registry._options import AccessOptions
-from imagebot.registry._parse import ParseError
 from imagebot.registry._pool import RegistryPool
 from imagebot.registry._stats import RequestStats
 from imagebot.registry._tls import TLSMaterialError, build_ssl_context
@@ -57,69 +59,17 @@ from imagebot.registry.credentials import (
     DockerConfig,
     load_docker_config,
 )
-from imagebot.registry.reference import DOCKER_HUB, ImageReference, is_valid_tag
+from imagebot.registry.reference import ImageReference, is_valid_tag
 from imagebot.retry import RETRYABLE_STATUS, Attempts, Backoff, parse_retry_after
 
 logger = logging.getLogger("imagebot.registry")
-_T = TypeVar("_T")
-_CALL = "imagebot.registry_call"  # request extension: the _Call a request belongs to
 
-_MAX_DOCUMENT = 8 * 1024 * 1024  # a page of tags, a config blob: refuse absurd answers
-_MAX_MANIFEST = 4 * 1024 * 1024  # distribution refuses to store larger manifests
 _MAX_TOKEN = 1024 * 1024  # a token answer is a few KiB
 _MAX_TAGS = 500_000  # tags of one repository over all its pages
 _MAX_RETRY_AFTER = 60.0  # a host asking for a longer pause is skipped for this cycle at once
 
 
-@dataclass(frozen=True)
-class ImageFacts:
-    digest: str
-    created: datetime | None
-    platforms: list[str] | None  # None: not read
-
-
-@dataclass
-class _Host:
-    """Per-host limits and the 429 state shared by every call to that host."""
-
-    slots: asyncio.Semaphore
-    gate: asyncio.Lock = field(default_factory=asyncio.Lock)
-    throttled_since: float | None = None
-    resume_at: float = 0.0
-    strikes: int = 0
-    skipped: str | None = None
-
-
-@dataclass
-class _Call:
-    """One public call: which repository, how to reach it, and the names used in messages."""
-
-    ref: ImageReference
-    options: AccessOptions
-    http: httpx.AsyncClient
-    credentials: Credentials | None
-    host: _Host
-    deadline: float
-    stats: RequestStats
-    auth: RegistryAuth | None = None
-    doing: str = ""  # what the call was waiting for, for the message when spec.timeout runs out
-    paging: str = ""  # how far a tag listing had come: a loop of page links says more than the last request
-    retried: str = ""  # why the last retried request stopped being retried (Attempts.stop_reason)
-
-    @property
-    def name(self) -> str:
-        return self.ref.name
-
-    @property
-    def base(self) -> str:
-        scheme = "http" if self.options.insecure else "https"
-        return f"{scheme}://{self.ref.api_host}/v2/{self.ref.repository}"
-
-    def remaining(self) -> float:
-        return max(0.001, self.deadline - time.monotonic())
-
-
-class RegistryClient:
+class RegistryClient(ImageReads):
     """Reads tags, digests and creation times from OCI registries; use `async with`, one per cycle."""
 
     def __init__(self, concurrency_per_host: int = 8, max_pages: int = 1000, retries: int = 4,
@@ -134,7 +84,7 @@ class RegistryClient:
         self._ca_file = ca_file
         self._docker_config_dir = docker_config_dir
         self._backoff = backoff or Backoff()
-        self._hosts: dict[str, _Host] = {}
+        self._hosts: dict[str, Host] = {}
         self._tokens = TokenCache()
         self._configs: dict[bytes, DockerConfig] = {}
         self._user_config: DockerConfig | bool | None = False  # False: not read yet
@@ -170,18 +120,18 @@ class RegistryClient:
                                    "stopping with %d tags", call.name, len(tags))
                     break
                 if pages >= self._max_pages:
-                    self._fail(InvalidResponse, call, f"more than {self._max_pages} pages of tags; stopped "
+                    fail(InvalidResponse, call, f"more than {self._max_pages} pages of tags; stopped "
                                "(raise the page limit if this repository really has that many tags)")
                 visited.add(url)
                 pages += 1
                 call.paging = (f"the tag list was still paging after {pages - 1} pages ({len(tags)} tags) — the "
                               "registry's page links may loop" if pages > 1 else "")
                 response = await self._fetch(call, "GET", url, what="repository")
-                page_tags = self._parsed(call, _parse.tag_list, response.content)
+                page_tags = parsed(call, _parse.tag_list, response.content)
                 before = len(tags)
                 tags.update(dict.fromkeys(page_tags))
                 if len(tags) > _MAX_TAGS:
-                    self._fail(InvalidResponse, call, f"more than {_MAX_TAGS} tags (the limit) after {pages} "
+                    fail(InvalidResponse, call, f"more than {_MAX_TAGS} tags (the limit) after {pages} "
                                "pages; stopped")
                 url = self._next_page(call, response)
                 if url is not None and len(tags) == before:
@@ -200,105 +150,15 @@ class RegistryClient:
             if not digest:
                 # Some registries leave the header off HEAD answers: the digest of the body is the same.
                 response = await self._fetch(call, "GET", url, headers=headers, what=f"tag {tag!r}",
-                                             max_bytes=_MAX_MANIFEST)
+                                             max_bytes=MAX_MANIFEST)
                 digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
-            return self._parsed(call, _parse.digest, digest, f"tag {tag!r}")
-
-    async def created(self, ref: ImageReference, tag: str,
-                      options: AccessOptions | None = None) -> datetime | None:
-        """When the image `tag` points to was built (its config's `created`), or None if not recorded.
-
-        For a multi-arch image this is the linux/amd64 image's time (else the first platform's).
-        """
-        async with self._call(ref, options, tag) as call:
-            manifest = await self._manifest(call, tag, f"tag {tag!r}")
-            if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
-                entries = manifest.get("manifests")
-                child = pick_platform(entries) if isinstance(entries, list) else None
-                if child is None:
-                    self._fail(InvalidResponse, call, f"tag {tag!r}: the image index lists no manifests")
-                child = self._parsed(call, _parse.digest, child, f"tag {tag!r} (index entry)")
-                manifest = await self._manifest(call, child, f"tag {tag!r} (platform manifest {child})")
-            config = manifest.get("config")
-            digest = config.get("digest") if isinstance(config, dict) else None
-            if not isinstance(digest, str) or not digest:
-                return None  # schema1 or an artifact without a config: no creation time to read
-            digest = self._parsed(call, _parse.digest, digest, f"tag {tag!r} (config)")  # it goes into a URL
-            if digest not in self._created:
-                response = await self._fetch(call, "GET", f"{call.base}/blobs/{digest}",
-                                             what=f"config blob of tag {tag!r}", follow_redirects=True)
-                document = self._parsed(call, _parse.json_object, response.content, f"config blob of tag {tag!r}")
-                self._created[digest] = parse_created(document.get("created"))
-            return self._created[digest]
-
-    async def image_facts(self, ref: ImageReference, tag: str, options: AccessOptions | None = None,
-                          *, platforms: bool = False) -> ImageFacts:
-        """The digest `tag` points to, when its image was built and (with `platforms`) which platforms it serves.
-
-        Build time: the `org.opencontainers.image.created` annotation of the manifest (or index), else
-        the image config's `created` (for an index, of its linux/amd64 image, else the first). Platforms:
-        an index's entries, or a single manifest's config os/architecture/variant. One manifest request,
-        plus a config read only when the annotation is missing or platforms are asked for.
-        """
-        async with self._call(ref, options, tag) as call:
-            what = f"tag {tag!r}"
-            response = await self._fetch(call, "GET", f"{call.base}/manifests/{tag}",
-                                         headers={"Accept": MANIFEST_ACCEPT}, what=what, max_bytes=_MAX_MANIFEST)
-            digest = response.headers.get("Docker-Content-Digest", "").strip() \
-                or "sha256:" + hashlib.sha256(response.content).hexdigest()
-            digest = self._parsed(call, _parse.digest, digest, what)
-            manifest = self._parsed(call, _parse.manifest, response.content,
-                                    response.headers.get("Content-Type"), what)
-            created = annotated_created(manifest)
-            served: list[str] | None = None
-            if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
-                entries = manifest.get("manifests")
-                entries = entries if isinstance(entries, list) else []
-                served = index_platforms(entries)
-                if created is None:
-                    child = pick_platform(entries)
-                    if child is None:
-                        return ImageFacts(digest, None, served)
-                    child = self._parsed(call, _parse.digest, child, f"{what} (index entry)")
-                    manifest = await self._manifest(call, child, f"{what} (platform manifest {child})")
-                    created = annotated_created(manifest)
-                    if created is None:
-                        created = (await self._config(call, manifest, what)).get("created_at")
-                return ImageFacts(digest, created, served)
-            if created is None or platforms:
-                config = await self._config(call, manifest, what)
-                created = created or config.get("created_at")
-                served = [config["platform"]] if config.get("platform") else []
-            return ImageFacts(digest, created, served if platforms else None)
-
-    async def _config(self, call: _Call, manifest: dict[str, Any], what: str) -> dict[str, Any]:
-        """`created_at` and `platform` of the image config a manifest names (cached per config digest)."""
-        config = manifest.get("config")
-        digest = config.get("digest") if isinstance(config, dict) else None
-        if not isinstance(digest, str) or not digest:
-            return {}  # schema1 or an artifact without a config
-        digest = self._parsed(call, _parse.digest, digest, f"{what} (config)")  # it goes into a URL
-        pending = self._configs_read.get(digest)
-        if pending is not None:  # read (or being read) for another tag: many tags share one image
-            return await asyncio.shield(pending)
-        pending = self._configs_read[digest] = asyncio.get_running_loop().create_future()
-        try:
-            response = await self._fetch(call, "GET", f"{call.base}/blobs/{digest}", what=f"config blob of {what}",
-                                         follow_redirects=True, max_bytes=_MAX_DOCUMENT)
-            document = self._parsed(call, _parse.json_object, response.content, f"config blob of {what}")
-        except BaseException as err:
-            del self._configs_read[digest]  # the next tag tries again
-            pending.set_exception(err if isinstance(err, Exception) else RegistryError(str(err)))
-            pending.exception()  # retrieved: a failure nobody else awaits is not logged as unhandled
-            raise
-        pending.set_result({"created_at": parse_created(document.get("created")), "platform": platform_name(document)})
-        return pending.result()
+            return parsed(call, _parse.digest, digest, f"tag {tag!r}")
 
     # ---- one call's context ------------------------------------------------------------------
 
     @asynccontextmanager
     async def _call(self, ref: ImageReference, options: AccessOptions | None,
-                    tag: str | None = None) -> AsyncIterator[_Call]:
+                    tag: str | None = None) -> AsyncIterator[Call]:
         options = options or AccessOptions()
         if tag is not None and not is_valid_tag(tag):
             raise RegistryError(f"{ref.name}: {tag[:130]!r} is not a valid tag", repository=ref.name,
@@ -306,11 +166,11 @@ class RegistryClient:
         host = self._host(ref.api_host)
         if host.skipped:
             raise RateLimited(f"{ref.name}: {host.skipped}", repository=ref.name, host=ref.api_host)
-        call: _Call | None = None
+        call: Call | None = None
         try:
             async with asyncio.timeout(options.timeout):
                 credentials = await self._credentials_for(ref, options)
-                call = _Call(ref, options, self._client_for(ref, options), credentials, host,
+                call = Call(ref, options, self._client_for(ref, options), credentials, host,
                              time.monotonic() + options.timeout, self.stats)
                 current = call
                 call.auth = RegistryAuth(ref.api_host, f"repository:{ref.repository}:pull", credentials,
@@ -325,9 +185,9 @@ class RegistryClient:
                            "and reachable, or raise spec.timeout")
             raise RegistryUnavailable(f"{ref.name}: {message}", repository=ref.name, host=ref.api_host) from None
 
-    def _host(self, name: str) -> _Host:
+    def _host(self, name: str) -> Host:
         if name not in self._hosts:
-            self._hosts[name] = _Host(self._pool.slots(name))
+            self._hosts[name] = Host(self._pool.slots(name))
         return self._hosts[name]
 
     def _client_for(self, ref: ImageReference, options: AccessOptions) -> httpx.AsyncClient:
@@ -341,13 +201,13 @@ class RegistryClient:
                 where = f" in secret {options.cert_secret_name!r}" if options.cert_secret_name else ""
                 raise RegistryError(f"{ref.name}: {exc}{where}", repository=ref.name,
                                     host=ref.api_host) from None
-            limit = BodyLimit(_MAX_DOCUMENT)  # each call sets its deadline: the end of spec.timeout
+            limit = BodyLimit(MAX_DOCUMENT)  # each call sets its deadline: the end of spec.timeout
             http = httpx.AsyncClient(
                 verify=context, timeout=options.timeout,
                 limits=httpx.Limits(max_connections=None,
                                     max_keepalive_connections=4 * self._pool.concurrency_per_host),
-                event_hooks={"request": [_stamp_request, limit.on_request],
-                             "response": [_count_response, limit]},
+                event_hooks={"request": [stamp_request, limit.on_request],
+                             "response": [count_response, limit]},
                 headers={"User-Agent": "imagebot"},
                 proxy=options.proxy.for_httpx() if options.proxy else None,
             )
@@ -394,7 +254,7 @@ class RegistryClient:
 
     # ---- requests ----------------------------------------------------------------------------
 
-    async def _fetch(self, call: _Call, method: str, url: str, *, what: str,
+    async def _fetch(self, call: Call, method: str, url: str, *, what: str,
                      headers: dict[str, str] | None = None, follow_redirects: bool = False,
                      max_bytes: int | None = None) -> httpx.Response:
         """Send with auth, limits and retries; return a 2xx answer or raise the matching RegistryError."""
@@ -402,9 +262,9 @@ class RegistryClient:
                                     follow_redirects=follow_redirects, max_bytes=max_bytes)
         if response.status_code < 300:
             return response
-        self._raise_for_status(call, response, what)
+        raise_for_status(call, response, what, self._config_of(call))
 
-    async def _send(self, call: _Call, method: str, url: str, *, headers: dict[str, str],
+    async def _send(self, call: Call, method: str, url: str, *, headers: dict[str, str],
                     auth: httpx.Auth | None, follow_redirects: bool = False, limited: bool = True,
                     data: dict[str, str] | None = None, max_bytes: int | None = None) -> httpx.Response:
         host = call.host
@@ -432,17 +292,17 @@ class RegistryClient:
                     response = await call.http.request(
                         method, url, headers=headers, auth=auth, data=data,
                         follow_redirects=follow_redirects, timeout=call.remaining(),
-                        extensions={**body_limit(max_bytes, call.deadline), _CALL: call})
+                        extensions={**body_limit(max_bytes, call.deadline), CALL: call})
                     call.doing = doing
                 except ResponseLimitError as exc:
                     kind = RegistryUnavailable if isinstance(exc, BodyTooSlow) else InvalidResponse
-                    self._fail(kind, call, f"{exc} — the registry or a proxy in front of it is misbehaving")
+                    fail(kind, call, f"{exc} — the registry or a proxy in front of it is misbehaving")
                 except httpx.TooManyRedirects:
-                    self._fail(InvalidResponse, call, f"{method} {httpx.URL(url).path[:200]} was redirected more "
+                    fail(InvalidResponse, call, f"{method} {httpx.URL(url).path[:200]} was redirected more "
                                f"than {call.http.max_redirects} times (a redirect loop) — the registry or a proxy "
                                "in front of it is misconfigured")
                 except httpx.DecodingError as exc:
-                    self._fail(InvalidResponse, call, f"the registry sent a body that cannot be decoded ({exc}) — "
+                    fail(InvalidResponse, call, f"the registry sent a body that cannot be decoded ({exc}) — "
                                "the registry or a proxy in front of it is misbehaving")
                 except (httpx.TransportError, ssl.SSLError) as exc:
                     # ssl errors after the handshake (a refused client certificate) escape httpx unwrapped.
@@ -478,7 +338,7 @@ class RegistryClient:
             await asyncio.sleep(delay)
 
     @asynccontextmanager
-    async def _slot(self, host: _Host, limited: bool) -> AsyncIterator[None]:
+    async def _slot(self, host: Host, limited: bool) -> AsyncIterator[None]:
         if not limited:  # token requests, made while a registry request holds a slot
             yield
             return
@@ -493,7 +353,7 @@ class RegistryClient:
         async with host.gate, host.slots:  # a throttling host gets one request at a time
             yield
 
-    def _on_rate_limited(self, call: _Call, sent_at: float, response: httpx.Response) -> None:
+    def _on_rate_limited(self, call: Call, sent_at: float, response: httpx.Response) -> None:
         host, now = call.host, time.monotonic()
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if host.throttled_since is None:
@@ -508,7 +368,7 @@ class RegistryClient:
         host.resume_at = max(host.resume_at, now + delay)
         logger.debug("%s: %s answered 429; waiting %.2fs", call.name, call.ref.api_host, delay)
 
-    def _skip_host(self, call: _Call, why: str) -> NoReturn:
+    def _skip_host(self, call: Call, why: str) -> NoReturn:
         host = call.host
         if host.skipped is None:
             host.skipped = (f"registry {call.ref.api_host} is rate limiting requests (429, {why}); it is "
@@ -518,20 +378,24 @@ class RegistryClient:
         self._check_skipped(call)
         raise AssertionError("unreachable")
 
-    def _check_skipped(self, call: _Call) -> None:
+    def _check_skipped(self, call: Call) -> None:
         if call.host.skipped:
             raise RateLimited(f"{call.name}: {call.host.skipped}", repository=call.name, host=call.ref.api_host)
 
+    def _config_of(self, call: Call) -> DockerConfig | None:
+        """The docker config of the call's secretRef, if one was read: its hosts make a better hint."""
+        return self._configs.get(call.options.credentials_config or b"")
+
     # ---- tokens -------------------------------------------------------------------------------
 
-    async def _fetch_token(self, call: _Call, challenge: Challenge, scope: str,
+    async def _fetch_token(self, call: Call, challenge: Challenge, scope: str,
                            credentials: Credentials | None) -> tuple[str, float]:
         realm = httpx.URL(challenge.realm) if challenge.realm else None
         if realm is None or realm.scheme not in ("http", "https") or not realm.host:
-            self._fail(InvalidResponse, call, f"the registry's bearer challenge has no usable realm "
+            fail(InvalidResponse, call, f"the registry's bearer challenge has no usable realm "
                        f"({challenge.realm[:100]!r})")
         if realm.scheme == "http" and credentials is not None and not call.options.insecure:
-            self._fail(AuthError, call, f"refusing to send credentials to the plain-http token server "
+            fail(AuthError, call, f"refusing to send credentials to the plain-http token server "
                        f"{realm.host} — use https, or set spec.insecure: true if this is intended")
         params = {"service": challenge.service} if challenge.service else {}
         headers: dict[str, str] = {}
@@ -549,16 +413,16 @@ class RegistryClient:
             response = await self._send(call, "GET", str(url), headers=headers, auth=None, limited=False,
                                         max_bytes=_MAX_TOKEN)
         if response.status_code in (401, 403):
-            self._fail(AuthError, call, f"the token server {realm.host} refused "
+            fail(AuthError, call, f"the token server {realm.host} refused "
                        f"{'the credentials' if credentials else 'an anonymous token'} "
-                       f"({response.status_code}) — {self._credentials_hint(call)}")
+                       f"({response.status_code}) — {credentials_hint(call, self._config_of(call))}")
         if response.status_code >= 300:
-            self._fail(RegistryUnavailable, call, f"the token server {realm.host} answered "
+            fail(RegistryUnavailable, call, f"the token server {realm.host} answered "
                        f"{response.status_code} — try again later")
-        document = self._parsed(call, _parse.json_object, response.content, f"token from {realm.host}")
+        document = parsed(call, _parse.json_object, response.content, f"token from {realm.host}")
         token = document.get("token") or document.get("access_token")
         if not isinstance(token, str) or not token:
-            self._fail(InvalidResponse, call, f"the token server {realm.host} answered without a token")
+            fail(InvalidResponse, call, f"the token server {realm.host} answered without a token")
         # A registry may echo the token it refused: it is a credential like any other.
         redact.register_secrets([token, *(t for t in (document.get("refresh_token"),) if isinstance(t, str))])
         lifetime = document.get("expires_in")
@@ -566,84 +430,6 @@ class RegistryClient:
 
     # ---- answers ------------------------------------------------------------------------------
 
-    async def _manifest(self, call: _Call, reference: str, what: str) -> dict[str, Any]:
-        response = await self._fetch(call, "GET", f"{call.base}/manifests/{reference}",
-                                     headers={"Accept": MANIFEST_ACCEPT}, what=what, max_bytes=_MAX_MANIFEST)
-        return self._parsed(call, _parse.manifest, response.content, response.headers.get("Content-Type"), what)
-
-    def _parsed(self, call: _Call, parse: Callable[..., _T], *args: Any) -> _T:
-        try:
-            return parse(*args)
-        except ParseError as exc:
-            self._fail(InvalidResponse, call, str(exc))
-
-    def _next_page(self, call: _Call, response: httpx.Response) -> str | None:
-        following = self._parsed(call, _parse.next_page, response.headers.get_list("Link"), response.request.url)
+    def _next_page(self, call: Call, response: httpx.Response) -> str | None:
+        following = parsed(call, _parse.next_page, response.headers.get_list("Link"), response.request.url)
         return None if following is None else str(following)
-
-    def _raise_for_status(self, call: _Call, response: httpx.Response, what: str) -> NoReturn:
-        status = response.status_code
-        detail = error_detail(response)
-        if status == 407:  # a proxy's answer to a plain-http request (https ones fail at CONNECT)
-            self._fail(AuthError, call, proxy_refused(call.options, call.ref.api_host))
-        if status == 401:
-            challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
-            if challenge is not None and challenge.error == "insufficient_scope":
-                self._fail(AuthError, call, f"access denied (401 insufficient_scope){detail}: the repository may "
-                           f"not exist, or {self._credentials_hint(call, lacking=True)}")
-            if call.credentials is None:
-                self._fail(AuthError, call, f"authentication required (401){detail} — "
-                           f"{self._credentials_hint(call)}")
-            self._fail(AuthError, call, f"authentication failed (401){detail} — {self._credentials_hint(call)}")
-        if status == 403:
-            self._fail(AuthError, call, f"access denied (403){detail} — "
-                       f"{self._credentials_hint(call, lacking=True)}")
-        if status == 404:
-            hint = " — check spec.image" if what == "repository" else ""
-            self._fail(NotFound, call, f"{what} not found (404){detail}{hint}")
-        if status >= 500:
-            retried = call.retried and (f" {call.retried}" if call.retried.startswith("after")
-                                        else f"; {call.retried}")
-            self._fail(RegistryUnavailable, call, f"the registry answered {status}{retried}{detail} — it is "
-                       "failing; try again later")
-        if status == 400 and "HTTP request to an HTTPS server" in response.text:
-            self._fail(RegistryError, call, f"{call.ref.api_host} speaks https, but spec.insecure: true made "
-                       "us use plain http — remove spec.insecure")
-        self._fail(RegistryError, call, f"unexpected answer {status} to {response.request.method} "
-                   f"{response.request.url.path}{detail}")
-
-    def _credentials_hint(self, call: _Call, lacking: bool = False) -> str:
-        credentials = call.credentials
-        if credentials is None:
-            host = "docker.io" if call.ref.registry == DOCKER_HUB else call.ref.registry
-            config = self._configs.get(call.options.credentials_config or b"")
-            if config is not None:  # a secretRef is set, without an entry for this host: say what it has
-                hosts = ", ".join(sorted(config.auths)) or "no hosts"
-                return f"the registry wants credentials, and {config.source} has none for {host}: it has {hosts}"
-            return (f"the registry wants credentials: set spec.secretRef to a docker config secret with "
-                    f"credentials for {host}")
-        if lacking:
-            return f"the credentials from {credentials.source} lack pull access to it"
-        return f"check the credentials in {credentials.source}"
-
-    def _fail(self, kind: type[RegistryError], call: _Call, message: str) -> NoReturn:
-        raise kind(f"{call.name}: {message}", repository=call.name, host=call.ref.api_host)
-
-
-async def _count_response(response: httpx.Response) -> None:
-    call = response.request.extensions.get(_CALL)
-    if not isinstance(call, _Call):
-        return  # every request is sent by _send, which names its call
-    # For the message if spec.timeout runs out while the body is read (_send restores it after).
-    if response.is_success:
-        call.doing = (f"{response.request.url.netloc.decode()} answered {response.status_code} to "
-                      f"{response.request.method} {response.request.url.path[:200]} but was still sending "
-                      "the body")
-    sent = response.request.extensions.get("imagebot_sent")
-    seconds = time.monotonic() - sent if sent is not None else None
-    # The call's own client counts it: clients sharing a pool share the httpx client, not their figures.
-    call.stats.record_response(response.request.url.netloc.decode(), response.status_code, seconds)
-
-
-async def _stamp_request(request: httpx.Request) -> None:
-    request.extensions["imagebot_sent"] = time.monotonic()  # for the request-duration metric

@@ -38,6 +38,8 @@ async def image_labels(client: RegistryClient, ref: ImageReference, tag: str,
     """Labels and annotations of the image `tag` (for an index: linux/amd64, else the first platform).
 
     Raises the client's RegistryError when the registry cannot be read."""
+    from imagebot.registry._call import parsed  # with the client: httpx is loaded by then
+
     config_labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
     async with client._call(ref, options, tag) as call:
@@ -50,17 +52,17 @@ async def image_labels(client: RegistryClient, ref: ImageReference, tag: str,
             if child is None:
                 raise InvalidResponse(f"{ref.name}: tag {tag!r}: the image index lists no manifests",
                                       repository=ref.name, host=ref.api_host)
-            child = client._parsed(call, _parse.digest, child, f"tag {tag!r} (index entry)")
+            child = parsed(call, _parse.digest, child, f"tag {tag!r} (index entry)")
             manifest = await client._manifest(call, child, f"tag {tag!r} (platform manifest {child})")
         _strings(manifest.get("annotations"), annotations)
         config = manifest.get("config")
         digest = config.get("digest") if isinstance(config, dict) else None
         if isinstance(digest, str) and digest:
-            digest = client._parsed(call, _parse.digest, digest, f"tag {tag!r} (config)")  # it goes into a URL
+            digest = parsed(call, _parse.digest, digest, f"tag {tag!r} (config)")  # it goes into a URL
             response = await client._fetch(call, "GET", f"{call.base}/blobs/{digest}",
                                            what=f"config blob of tag {tag!r}", follow_redirects=True,
                                            max_bytes=MAX_CONFIG)
-            document = client._parsed(call, _parse.json_object, response.content, f"config blob of tag {tag!r}")
+            document = parsed(call, _parse.json_object, response.content, f"config blob of tag {tag!r}")
             inner = document.get("config")
             _strings(inner.get("Labels") if isinstance(inner, dict) else None, config_labels)
     merged: dict[str, str] = {}

@@ -34,6 +34,7 @@ from imagebot.store import Store  # noqa: E402
 from tests.support.registry import copy_repository, start_registry  # noqa: E402
 
 CONCURRENCY = 8
+TARGET = 1.5  # issue 16: within 1.5x of the raw tags/list request time
 
 
 def write_config(folder: Path, host: str, repos: int) -> None:
@@ -111,8 +112,15 @@ def main() -> int:
             config_dir = work / "config"
             write_config(config_dir, registry.host, args.repositories)
 
-            raw = [asyncio.run(raw_listing(registry.host, args.repositories)) for _ in range(args.rounds)]
-            runs = [asyncio.run(imagebot_scan(config_dir, work / f"state{r}")) for r in range(args.rounds)]
+            # Alternately, so that whatever else the machine does weighs on both alike; CPU time too.
+            raw, raw_cpu, runs, scan_cpu = [], [], [], []
+            for r in range(args.rounds):
+                cpu = time.process_time()
+                raw.append(asyncio.run(raw_listing(registry.host, args.repositories)))
+                raw_cpu.append(time.process_time() - cpu)
+                cpu = time.process_time()
+                runs.append(asyncio.run(imagebot_scan(config_dir, work / f"state{r}")))
+                scan_cpu.append(time.process_time() - cpu)
             scans = [r[0] for r in runs]
             _, requests, policies, statuses = runs[0]
 
@@ -131,7 +139,10 @@ def main() -> int:
         f"raw tags/list requests (httpx, {CONCURRENCY} in flight), best of {args.rounds}: {raw_best * 1000:.0f} ms "
         f"(median {statistics.median(raw) * 1000:.0f} ms)",
         f"imagebot Scanner.scan in-process, best of {args.rounds}: {scan_best * 1000:.0f} ms "
-        f"(median {statistics.median(scans) * 1000:.0f} ms) = {scan_best / raw_best:.2f}x raw (target <= 3x)",
+        f"(median {statistics.median(scans) * 1000:.0f} ms) = {scan_best / raw_best:.2f}x raw, "
+        f"{statistics.median(scans) / statistics.median(raw):.2f}x by medians (target <= {TARGET}x)",
+        f"CPU of this process, medians: raw {statistics.median(raw_cpu) * 1000:.0f} ms, "
+        f"scan {statistics.median(scan_cpu) * 1000:.0f} ms (the scan's includes opening its state database)",
         f"registry requests made by the scan: {requests} for {args.repositories} repositories "
         f"({'exactly one listing each' if requests == args.repositories else 'NOT one listing each'}); "
         f"by status: {statuses}",
@@ -142,7 +153,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text, end="")
-    return 0 if requests == args.repositories and scan_best <= 3 * raw_best else 1
+    return 0 if requests == args.repositories and scan_best <= TARGET * raw_best else 1
 
 
 if __name__ == "__main__":

@@ -10,11 +10,25 @@ descending and whose first greatest version wins.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from imagebot.policy.constraint import compile_constraint
 from imagebot.policy.explain import Assessment, Outcome
-from imagebot.policy.version import LOOSE, format_version, parse_flux, parse_loose, version_key
+from imagebot.policy.version import LOOSE, VersionKey, format_version, parse_flux, parse_loose, version_key
+
+# MAJOR.MINOR.PATCH in ASCII digits, none past a uint64 (19 digits at most), each a whole line of the
+# joined tags: what LOOSE reads as a release (a plain version, as most tags of most repositories are).
+_PLAIN = re.compile(r"^(([0-9]{1,19})\.([0-9]{1,19})\.([0-9]{1,19}))$", re.MULTILINE).findall
+_PLAIN_TAG = re.compile(r"[0-9]{1,19}\.[0-9]{1,19}\.[0-9]{1,19}").fullmatch
+
+
+def _mostly_plain(tags: list[str]) -> bool:
+    """Whether at least half of 16 tags spread over the list are plain versions. Either way the result is
+    the same; searching the joined tags for plain ones pays only when most are (it costs a third of a
+    microsecond a tag, and a 100,000-tag corpus of suffixed builds has 3 % plain)."""
+    sample = tags[::max(1, len(tags) // 16)][:16]
+    return sum(1 for tag in sample if _PLAIN_TAG(tag)) * 2 >= len(sample) > 0
 
 
 class SemverRule:
@@ -27,35 +41,57 @@ class SemverRule:
         self._admits = self.constraint.admits
 
     def latest(self, values: Iterable[str]) -> str | None:
+        tags = values if isinstance(values, list) else list(values)
+        best: VersionKey | None = None
+        best_tag: str | None = None
+        rest: Iterable[str] = tags
+        joined = "\n".join(tags) if _mostly_plain(tags) else ""
+        if joined and joined.count("\n") == len(tags) - 1:  # one tag per line (else a tag holds a newline)
+            plain = _PLAIN(joined)
+            if plain:
+                best, best_tag = self._best_plain(plain)
+                if len(plain) < len(tags):
+                    found = {name for name, _, _, _ in plain}
+                    rest = [tag for tag in tags if tag not in found]
+                else:
+                    rest = ()
+        return self._best_of(rest, best, best_tag)
+
+    def _best_plain(self, plain: list[tuple[str, str, str, str]]) -> tuple[VersionKey | None, str | None]:
+        """The best admitted MAJOR.MINOR.PATCH tag, its key built in C (map, zip, max): a Python loop over
+        500 tags was most of a repository's scan. Equal versions (leading zeros) leave the greatest tag."""
+        names, majors, minors, patches = zip(*plain, strict=True)
+        keys = list(zip(map(int, majors), map(int, minors), map(int, patches), names, strict=True))
+        top = max(keys)
+        if self._admits((top[0], top[1], top[2], 1, ())):  # the usual case: the newest is in range
+            return (top[0], top[1], top[2], 1, ()), top[3]
+        for major, minor, patch, name in sorted(keys, reverse=True):
+            if self._admits((major, minor, patch, 1, ())):
+                return (major, minor, patch, 1, ()), name
+        return None, None
+
+    def _best_of(self, values: Iterable[str], best: VersionKey | None, best_tag: str | None) -> str | None:
+        """The best tag of `values` and the best so far, tag by tag."""
         # parse_flux / parse_loose inlined, and a version whose major number is below the best so far
         # passed over before it is parsed or its key built: most tags of a long list are.
         admits, strict = self._admits, self.strict
-        best = best_tag = None
-        best_major = -1
+        best_major = -1 if best is None else best[0]
         for tag in values:
             if strict and tag.count(".") < 2:
                 continue
-            head, _, rest = tag.partition(".")
-            # (below 2 the test would pass over next to nothing: ^1, ~0.3)
-            if best_major > 1 and len(head) < 20 and head.isdecimal() and int(head) < best_major:
+            if best_major > 1:  # (below that the test would pass over next to nothing: ^1, ~0.3)
+                head = tag.partition(".")[0]  # the major number, if the tag is a version without a v
+                if len(head) < 20 and head.isdecimal() and int(head) < best_major:
+                    continue
+            m = LOOSE(tag)
+            if m is None:
                 continue
-            version = None
-            if head.isdigit() and len(tag) < 20 and tag.isascii():
-                minor, _, patch = rest.partition(".")
-                if minor.isdigit() and patch.isdigit():
-                    # MAJOR.MINOR.PATCH in ASCII digits, none past a uint64: what LOOSE reads, without the
-                    # regular expression and version_key (half of a 500-tag listing's selection)
-                    version = (int(head), int(minor), int(patch), 1, ())
+            major = m[1]
+            if len(major) < 20 and int(major) < best_major:
+                continue
+            version = version_key(major, m[2], m[3], m[4])
             if version is None:
-                m = LOOSE(tag)
-                if m is None:
-                    continue
-                major = m[1]
-                if len(major) < 20 and int(major) < best_major:
-                    continue
-                version = version_key(major, m[2], m[3], m[4])
-                if version is None:
-                    continue
+                continue
             # Compare first: the range is checked only for a tag that would beat the current best.
             if best is not None and (version < best or (version == best and tag <= best_tag)):
                 continue

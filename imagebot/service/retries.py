@@ -21,17 +21,23 @@ import asyncio
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from imagebot.config.durations import format_duration
+
+if TYPE_CHECKING:
+    from imagebot.notify import Dispatcher, Event
 
 log = logging.getLogger("imagebot.service")
 
 DEFAULT_MIN_RETRY_DELAY = 0.75  # seconds: Flux's --min-retry-delay default
 DEFAULT_MAX_RETRY_DELAY = 900.0  # seconds: Flux's --max-retry-delay default (15m)
 RETRY_JITTER = 0.2  # a retry waits up to this fraction longer than its nominal delay
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
 def check_retry_delays(minimum: float, maximum: float) -> None:
@@ -150,3 +156,34 @@ class Retries:
         if state.handle is not None:
             state.handle.cancel()
         state.handle, state.due = None, None
+
+
+def repeats(event: Event, previous_error: str | None) -> bool:
+    """True for the error event of a retry that failed as the try before it did.
+
+    Flux's notification-controller drops an event repeated within --rate-limit-interval (default
+    5m); without something alike, a registry down for an hour would send an alert per retry (about
+    eleven with the default delays) where it sent one per interval before. A retry's failure is
+    announced only when its error differs from the one already announced, up to its numbers (the
+    client's own retry count and seconds left differ from one try to the next)."""
+    return (previous_error is not None and event.severity == "error"
+            and _DIGITS.sub("#", event.message) == _DIGITS.sub("#", previous_error))
+
+
+class QuietRepeats:
+    """A `Dispatcher` for a retry's run: passes every event on but one that `repeats` the last error."""
+
+    def __init__(self, dispatcher: Dispatcher, previous_error: str | None) -> None:
+        self._dispatcher = dispatcher
+        self._previous = previous_error
+
+    def dispatch(self, event: Event, *args: Any, **kwargs: Any) -> int:
+        if repeats(event, self._previous):
+            log.info("not notified again: the retry failed as the previous try did",
+                     extra={"object": f"{event.involved_object.kind} {event.involved_object.namespace}/"
+                                      f"{event.involved_object.name}"})
+            return 0
+        return self._dispatcher.dispatch(event, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dispatcher, name)

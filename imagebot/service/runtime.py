@@ -24,7 +24,7 @@ from imagebot.service.generation import ConfigRejected, Generation, ServiceOptio
 from imagebot.service.metrics import Metrics
 from imagebot.service.receivers import HookResult, ReceiverSettings
 from imagebot.service.resolve import ConfigChanges, config_changes, pushed_matches, pushed_tags, resolve_resources
-from imagebot.service.retries import Retries
+from imagebot.service.retries import QuietRepeats, Retries, repeats
 from imagebot.service.serial import SerialRuns, Trigger
 from imagebot.service.status import StatusBoard, status_view
 
@@ -236,6 +236,8 @@ class Runtime:
                 log.info("scan skipped: ImageRepository %s is no longer configured", key, extra={"repository": key})
                 self.scan_retries.cancel(key, "no longer configured")
                 return
+            last = self.board.scans.get(key)
+            previous_error = last[1].error if last is not None and trigger.reason == "retry" else None
             started = time.monotonic()
             async with RegistryClient(ca_file=self.options.ca_file, pool=self.registry_pool) as client:
                 # a minimumAge wake-up selects again from the stored tags: nothing is listed
@@ -244,7 +246,8 @@ class Runtime:
             self._record_scan(report, client.stats, seconds, trigger)
             self._retry_failed_scans(report, client.stats)
             for event in scan_events(report):
-                generation.dispatcher.dispatch(event)
+                if not repeats(event, previous_error):
+                    generation.dispatcher.dispatch(event)
             changed = self._remember(report, trigger)
             self._wake_when_of_age(key, report, generation.scanner.clock())
             if trigger.tags:
@@ -392,9 +395,12 @@ class Runtime:
         started = time.monotonic()
         releases = ReleaseFinder(config, self.secrets, ca_file=self.options.ca_file, pool=self.registry_pool,
                                  loop=asyncio.get_running_loop())
+        dispatcher = generation.dispatcher
+        last = self.board.runs.get(key)
+        if trigger.reason == "retry" and last is not None and last[1].status == "failed":
+            dispatcher = QuietRepeats(dispatcher, last[1].error)  # type: ignore[assignment]
         outcomes = await run_automations(config, report, self.secrets, self.store, self.options.state_dir,
-                                         automations=[automation], dispatcher=generation.dispatcher,
-                                         releases=releases)
+                                         automations=[automation], dispatcher=dispatcher, releases=releases)
         seconds = time.monotonic() - started
         self.metrics.automation_run(key, seconds)
         for outcome in outcomes:

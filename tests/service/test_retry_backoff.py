@@ -134,3 +134,19 @@ def test_superseded_and_cancelled_retries_do_not_fire() -> None:
     assert requested == ["team/c"]
     assert failures_a == 1  # still counts: a failure of that interval run waits 2 x min
     assert failures_b == 0
+
+
+def test_a_retry_repeating_the_last_error_up_to_its_numbers_is_not_announced_again() -> None:
+    from imagebot.notify import Event, ObjectRef
+    from imagebot.service.retries import repeats
+
+    def error(message: str, severity: str = "error") -> Event:
+        return Event(severity=severity, reason="ScanFailed", message=message,  # type: ignore[arg-type]
+                     involved_object=ObjectRef("ImageRepository", "team", "app"))
+
+    last = "team/app: the registry answered 503 after 2 retries; no time left (0.31s before the timeout)"
+    assert repeats(error("team/app: the registry answered 503 after 3 retries; no time left (0.08s before the "
+                         "timeout)"), last)
+    assert not repeats(error("team/app: authentication failed (401)"), last)  # a new error is announced
+    assert not repeats(error(last), None)  # the first failure is announced
+    assert not repeats(error(last, severity="info"), last)

@@ -21,6 +21,7 @@ from imagebot.service.serial import Trigger
 from imagebot.store import Store
 from tests.service_run._flaky import FlakyFront
 from tests.support.registry import start_registry
+from tests.support.webhookreceiver import WebhookReceiver
 
 KEY = "team/app"
 
@@ -85,10 +86,29 @@ def retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if "retrying in" in r.getMessage()]
 
 
+def alerting(url: str) -> str:
+    """A generic Provider and an Alert for every ImageRepository event: the scan failures."""
+    return f"""---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {{name: hook, namespace: team}}
+spec: {{type: generic, address: "{url}"}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {{name: scans, namespace: team}}
+spec:
+  providerRef: {{name: hook}}
+  eventSeverity: info
+  eventSources: [{{kind: ImageRepository, name: "*"}}]
+"""
+
+
 def test_a_registry_that_fails_twice_is_scanned_again_within_seconds_not_at_the_interval(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="imagebot.service")
-    with start_registry(tmp_path / "reg") as registry, FlakyFront(registry.url) as front:
+    with (start_registry(tmp_path / "reg") as registry, FlakyFront(registry.url) as front,
+          WebhookReceiver("generic") as receiver):
         registry.push_image("team/app", "1.0.0")
         front.fail(503)
         seen: dict[str, object] = {}
@@ -105,8 +125,13 @@ def test_a_registry_that_fails_twice_is_scanned_again_within_seconds_not_at_the_
             seen["errors"], seen["retries"] = scans(metrics, "error"), retries_counted(metrics)
             seen["failures_after"] = runtime.scan_retries.failures(KEY)
 
-        run_engine(tmp_path, repository("app", front.host), scenario, min_retry_delay=0.2, max_retry_delay=2.0)
+        run_engine(tmp_path, repository("app", front.host) + alerting(receiver.url()), scenario,
+                   min_retry_delay=0.2, max_retry_delay=2.0)
+        alerts = [r.json() for r in receiver.requests]
 
+    # one alert for the outage: the retry that failed as the first scan did is not announced again
+    assert [(a["reason"], a["involvedObject"]["name"]) for a in alerts] == [("ScanFailed", "app")]
+    assert "503" in alerts[0]["message"]
     first = seen["status_after_first"]
     assert isinstance(first, dict) and first["error"] and "503" in first["error"]
     assert first["nextRetry"] is not None  # /status says when the failing repository is tried again

@@ -229,7 +229,10 @@ class Runtime:
 
         generation = self.generation
         config = generation.config
-        self.scan_retries.superseded(key)  # this scan is the retry, or comes before it
+        # A minimumAge wake-up lists nothing: it neither replaces a pending retry nor shows the registry is back.
+        listed = trigger.reason != "of-age"
+        if listed:
+            self.scan_retries.superseded(key)  # this scan is the retry, or comes before it
         try:
             repo = config.find("ImageRepository", key)
             if repo is None:
@@ -244,7 +247,8 @@ class Runtime:
                 report = await generation.scanner.scan(client, repositories=[key], stored=trigger.reason == "of-age")
             seconds = time.monotonic() - started
             self._record_scan(report, client.stats, seconds, trigger)
-            self._retry_failed_scans(report, client.stats)
+            if listed:
+                self._retry_failed_scans(report, client.stats)
             for event in scan_events(report):
                 if not repeats(event, previous_error):
                     generation.dispatcher.dispatch(event)

@@ -232,3 +232,25 @@ def test_a_rate_limited_scan_is_not_retried_before_the_registrys_retry_after(tmp
     assert "429" in str(seen["error"])
     wait = seen["wait"]
     assert isinstance(wait, float) and 110 < wait <= 120  # not 0.2 s, and not capped by --max-retry-delay
+
+
+def test_a_minimum_age_wakeup_neither_replaces_a_pending_retry_nor_resets_it(tmp_path: Path) -> None:
+    """An of-age wake-up selects from the stored tags without calling the registry: it says nothing
+    of whether the registry is back."""
+    with start_registry(tmp_path / "reg") as registry, FlakyFront(registry.url) as front:
+        registry.push_image("team/app", "1.0.0")
+        seen: dict[str, object] = {}
+
+        async def scenario(runtime: Runtime, metrics: Metrics) -> None:
+            await runtime.scans.run(KEY, Trigger("startup"))  # tags stored
+            front.fail(503)
+            await runtime.scans.run(KEY, Trigger("interval"))
+            due = runtime.scan_retries.due()
+            await runtime.scans.run(KEY, Trigger("of-age"))
+            seen["before"], seen["after"] = due, runtime.scan_retries.due()
+            seen["failures"] = runtime.scan_retries.failures(KEY)
+
+        run_engine(tmp_path, repository("app", front.host), scenario, min_retry_delay=5.0, max_retry_delay=10.0)
+
+    assert KEY in seen["before"]  # type: ignore[operator]
+    assert seen["after"] == seen["before"] and seen["failures"] == 1

@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ui-auth", choices=("actions", "all"), default="actions",
                         help="service mode: what on the status page needs a login: only the buttons (actions, "
                         "the default), or every page and its JSON too (all; needs a token)")
+    parser.add_argument("--min-retry-delay", default="750ms", metavar="DURATION",
+                        help="service mode: how long a failed scan or automation run waits before its first retry; "
+                        "each further failure doubles it (Flux's flag; default %(default)s)")
+    parser.add_argument("--max-retry-delay", default="15m", metavar="DURATION",
+                        help="service mode: the longest wait before a retry, and never past the object's next "
+                        "interval run (Flux's flag; default %(default)s)")
     parser.add_argument("--output", choices=("text", "json"), default="text",
                         help="with --once: what the cycle did, as text or as one JSON document")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
@@ -78,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """The service, with its options taken from the command line (the service knows no argparse)."""
+    from imagebot.config.durations import parse_duration
     from imagebot.config.selector import SelectorError
     from imagebot.service.main import Listen, serve
     from imagebot.service.runtime import ServiceOptions
@@ -96,10 +103,22 @@ def serve(args: argparse.Namespace) -> int:
     except SelectorError as err:
         print(f"error: --watch-label-selector: {err}", file=sys.stderr)
         return 1
-    options = ServiceOptions(
-        config_path=args.config, secrets_dir=secrets_dir(args), state_dir=state_dir(args),
-        registry_concurrency=args.registry_concurrency, ca_file=args.ca_file, label_selector=selector,
-    )
+    delays = []
+    for option, text in (("--min-retry-delay", args.min_retry_delay), ("--max-retry-delay", args.max_retry_delay)):
+        try:
+            delays.append(parse_duration(text))
+        except ValueError as err:
+            print(f"error: {option}: {err}", file=sys.stderr)
+            return 1
+    try:
+        options = ServiceOptions(
+            config_path=args.config, secrets_dir=secrets_dir(args), state_dir=state_dir(args),
+            registry_concurrency=args.registry_concurrency, ca_file=args.ca_file, label_selector=selector,
+            min_retry_delay=delays[0], max_retry_delay=delays[1],
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     try:
         ui = ui_settings(args)
     except ValueError as err:

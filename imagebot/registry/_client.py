@@ -356,6 +356,8 @@ class RegistryClient(ImageReads):
     def _on_rate_limited(self, call: Call, sent_at: float, response: httpx.Response) -> None:
         host, now = call.host, time.monotonic()
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            call.stats.record_retry_after(call.ref.api_host, retry_after)
         if host.throttled_since is None:
             host.throttled_since, host.strikes = now, 1
         elif sent_at >= host.throttled_since:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -15,6 +16,9 @@ class RequestStats:
     rate_limited: int = 0
     total: int = 0
     seconds_by_host: dict[str, list[float]] = field(default_factory=dict)  # time to response headers
+    # host -> time.monotonic() before which it asked not to be called again (its latest Retry-After):
+    # the service's retry of a rate-limited scan waits at least that long
+    resume_at: dict[str, float] = field(default_factory=dict)
 
     def record_response(self, host: str, status: int, seconds: float | None = None) -> None:
         self.by_host_status[(host, status)] += 1
@@ -23,6 +27,9 @@ class RequestStats:
         self.total += 1
         if status == 429:
             self.rate_limited += 1
+
+    def record_retry_after(self, host: str, seconds: float) -> None:
+        self.resume_at[host] = max(self.resume_at.get(host, 0.0), time.monotonic() + seconds)
 
     def record_transport_error(self, host: str) -> None:
         self.transport_errors[host] += 1

@@ -16,6 +16,7 @@ from imagebot.notify import Dispatcher, NotifyConfigError
 from imagebot.scan import Scanner
 from imagebot.service.receivers import ReceiverSettings, ResourceRef
 from imagebot.service.resolve import objects_named
+from imagebot.service.retries import DEFAULT_MAX_RETRY_DELAY, DEFAULT_MIN_RETRY_DELAY, check_retry_delays
 from imagebot.store import Store
 
 log = logging.getLogger("imagebot.service")
@@ -31,6 +32,12 @@ class ServiceOptions:
     registry_concurrency: int = 8
     ca_file: Path | None = None
     label_selector: LabelSelector | None = None  # this shard's objects only (Flux's --watch-label-selector)
+    # seconds before the first retry of a failed scan or run, and the most any retry waits (Flux's flags)
+    min_retry_delay: float = DEFAULT_MIN_RETRY_DELAY
+    max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY
+
+    def __post_init__(self) -> None:
+        check_retry_delays(self.min_retry_delay, self.max_retry_delay)
 
 
 class ConfigRejected(Exception):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from imagebot.service.runtime import ConfigRejected, Runtime, ServiceOptions
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
     from starlette.routing import BaseRoute
 
     from imagebot.service.ui import UiSettings
@@ -51,6 +52,17 @@ class Listen:
 
 
 ExtraRoutes = Callable[[Runtime], Sequence["BaseRoute"]]
+
+
+def next_run_of(scheduler: BaseScheduler) -> Callable[[str], float | None]:
+    """A job's next run (time.time()), None when it has none: a failed scan is not retried after it."""
+
+    def next_run(job_id: str) -> float | None:
+        job = scheduler.get_job(job_id)
+        when = getattr(job, "next_run_time", None)  # a job not yet started by the scheduler has none
+        return when.timestamp() if when is not None else None
+
+    return next_run
 
 
 def serve(options: ServiceOptions, listen: Listen, health_listen: Listen | None = None,
@@ -106,6 +118,7 @@ async def _serve(options: ServiceOptions, listen: Listen, health_listen: Listen 
         runtime.install(generation)
 
         scheduler = AsyncIOScheduler(event_loop=loop)
+        runtime.next_interval_run = next_run_of(scheduler)
         def ready() -> bool:
             return runtime.loaded and scheduler.running
 

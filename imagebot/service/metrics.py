@@ -82,6 +82,12 @@ class Metrics:
             "imagebot_webhook_requests", "Incoming webhook calls, by receiver and HTTP status.",
             ["receiver", "status"], registry=r,
         )
+        self.retries = Counter(
+            "imagebot_retries", "Retries scheduled after a failed scan or automation run, by what failed "
+            "(scan, automation).", ["kind"], registry=r,
+        )
+        for kind in ("scan", "automation"):
+            self.retries.labels(kind)
         for kind in FailureKind:  # every kind shows, at 0, before its first failure
             self.failures.labels(kind.value)
 
@@ -121,6 +127,9 @@ class Metrics:
 
     def webhook(self, receiver: str, status: int) -> None:
         self.webhooks.labels(receiver, str(status)).inc()
+
+    def retry_scheduled(self, kind: str) -> None:
+        self.retries.labels(kind).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from imagebot.service.generation import ConfigRejected, Generation, ServiceOptio
 from imagebot.service.metrics import Metrics
 from imagebot.service.receivers import HookResult, ReceiverSettings
 from imagebot.service.resolve import ConfigChanges, config_changes, pushed_matches, pushed_tags, resolve_resources
+from imagebot.service.retries import QuietRepeats, Retries, repeats
 from imagebot.service.serial import SerialRuns, Trigger
 from imagebot.service.status import StatusBoard, status_view
 
@@ -67,6 +68,18 @@ class Runtime:
         self._window_wakes: dict[str, asyncio.TimerHandle] = {}  # automation -> its run at a window's opening
         # policy key -> the automations applying it, for the config in force (built on install)
         self._automations_of: dict[str, list[ImageUpdateAutomation]] = {}
+        # scheduler job id ("scan ns/name") -> its next run, time.time() (main sets it from the scheduler)
+        self.next_interval_run: Callable[[str], float | None] = lambda job_id: None
+        self.scan_retries = Retries(
+            "scan of ImageRepository", "repository", lambda key: self.scans.request(key, Trigger("retry")),
+            options.min_retry_delay, options.max_retry_delay,
+            next_run=lambda key: self.next_interval_run(f"scan {key}"),
+            on_scheduled=lambda: self.metrics.retry_scheduled("scan"))
+        self.run_retries = Retries(
+            "run of ImageUpdateAutomation", "automation", lambda key: self.automations.request(key, Trigger("retry")),
+            options.min_retry_delay, options.max_retry_delay,
+            next_run=lambda key: self.next_interval_run(f"automation {key}"),
+            on_scheduled=lambda: self.metrics.retry_scheduled("automation"))
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -95,6 +108,12 @@ class Runtime:
             self._latest.pop(key, None)
         self._automations_of = automations_by_policy(generation.config)
         self._generation = generation
+        # A removed or suspended object is not retried; a changed one is scanned or run again now.
+        config = generation.config
+        live_repos = {r.key for r in config.repositories if not r.spec.suspend}
+        live_automations = {a.key for a in config.automations if not a.spec.suspend}
+        self.scan_retries.keep_only(live_repos.__contains__, "removed or suspended by a reload")
+        self.run_retries.keep_only(live_automations.__contains__, "removed or suspended by a reload")
         return changes
 
     async def reload(self, reason: str) -> bool:
@@ -210,19 +229,29 @@ class Runtime:
 
         generation = self.generation
         config = generation.config
+        # A minimumAge wake-up lists nothing: it neither replaces a pending retry nor shows the registry is back.
+        listed = trigger.reason != "of-age"
+        if listed:
+            self.scan_retries.superseded(key)  # this scan is the retry, or comes before it
         try:
             repo = config.find("ImageRepository", key)
             if repo is None:
                 log.info("scan skipped: ImageRepository %s is no longer configured", key, extra={"repository": key})
+                self.scan_retries.cancel(key, "no longer configured")
                 return
+            last = self.board.scans.get(key)
+            previous_error = last[1].error if last is not None and trigger.reason == "retry" else None
             started = time.monotonic()
             async with RegistryClient(ca_file=self.options.ca_file, pool=self.registry_pool) as client:
                 # a minimumAge wake-up selects again from the stored tags: nothing is listed
                 report = await generation.scanner.scan(client, repositories=[key], stored=trigger.reason == "of-age")
             seconds = time.monotonic() - started
             self._record_scan(report, client.stats, seconds, trigger)
+            if listed:
+                self._retry_failed_scans(report, client.stats)
             for event in scan_events(report):
-                generation.dispatcher.dispatch(event)
+                if not repeats(event, previous_error):
+                    generation.dispatcher.dispatch(event)
             changed = self._remember(report, trigger)
             self._wake_when_of_age(key, report, generation.scanner.clock())
             if trigger.tags:
@@ -233,6 +262,23 @@ class Runtime:
             first = self._first_scans.get(key)
             if first is not None:
                 first.set()
+
+    def _retry_failed_scans(self, report: ScanReport, stats: RequestStats) -> None:
+        """Schedule a retry of each failed repository, reset the others' (retries.py says how).
+
+        Every kind of failure is retried, CONFIG included (a secret that cannot be read, an
+        exclusionList that does not compile): Flux's image-reflector-controller returns those errors
+        from its reconcile too, and so requeues them with backoff, and a missing secret may appear.
+        A rate-limited retry waits at least as long as the registry's latest Retry-After asked."""
+        for result in report.repositories:
+            key = result.repository.key
+            if not result.error:
+                self.scan_retries.succeeded(key)
+                continue
+            not_before = None
+            if result.error_kind == FailureKind.RATE_LIMIT and stats.resume_at:
+                not_before = max(stats.resume_at.values()) - time.monotonic()  # one repository per client
+            self.scan_retries.failed(key, result.error, not_before=not_before, fields={"image": result.image})
 
     def _settle(self, key: str, report: ScanReport, trigger: Trigger) -> None:
         """Scan again, a little later, when the tag list lacks a tag the registry announced.
@@ -337,12 +383,15 @@ class Runtime:
 
         generation = self.generation
         config = generation.config
+        self.run_retries.superseded(key)  # this run is the retry, or comes before it
         automation = config.find("ImageUpdateAutomation", key)
         if not isinstance(automation, ImageUpdateAutomation):
             log.info("run skipped: ImageUpdateAutomation %s is no longer configured", key, extra={"automation": key})
+            self.run_retries.cancel(key, "no longer configured")
             return
         if automation.spec.suspend:
             log.info("run skipped: suspended", extra={"automation": key})
+            self.run_retries.cancel(key, "suspended")
             return
         report = ScanReport(policies=[self._latest[p.key] for p in config.policies_for(automation)
                                       if p.key in self._latest])
@@ -350,9 +399,12 @@ class Runtime:
         started = time.monotonic()
         releases = ReleaseFinder(config, self.secrets, ca_file=self.options.ca_file, pool=self.registry_pool,
                                  loop=asyncio.get_running_loop())
+        dispatcher = generation.dispatcher
+        last = self.board.runs.get(key)
+        if trigger.reason == "retry" and last is not None and last[1].status == "failed":
+            dispatcher = QuietRepeats(dispatcher, last[1].error)  # type: ignore[assignment]
         outcomes = await run_automations(config, report, self.secrets, self.store, self.options.state_dir,
-                                         automations=[automation], dispatcher=generation.dispatcher,
-                                         releases=releases)
+                                         automations=[automation], dispatcher=dispatcher, releases=releases)
         seconds = time.monotonic() - started
         self.metrics.automation_run(key, seconds)
         for outcome in outcomes:
@@ -380,6 +432,12 @@ class Runtime:
             self.metrics.pull_request(key)
         if outcome.status == "failed":
             self.metrics.failure(outcome.error_kind or FailureKind.INTERNAL)
+            # Every failed run is retried, as Flux's image-automation-controller requeues every reconcile
+            # error: git and forges fail transiently, and a push declined now may be accepted later.
+            # Anything else (unchanged, waiting for a window or an approval, suspended) is no failure.
+            self.run_retries.failed(key, outcome.error or "failed", fields={"trigger": trigger.reason})
+        else:
+            self.run_retries.succeeded(key)
 
     def _wake_at_window(self, key: str, opens_at: float) -> None:
         """Run the automation when its delivery window opens (one wake-up per automation, the latest
@@ -399,7 +457,8 @@ class Runtime:
         from imagebot.service.approvals import approvals_view
 
         generation = self.generation
-        view = status_view(generation.config, self.board, self._latest, generation.receivers)
+        view = status_view(generation.config, self.board, self._latest, generation.receivers,
+                           scan_retries=self.scan_retries.due(), run_retries=self.run_retries.due())
         view["approvals"] = approvals_view(self.store)  # spec.approval: requests and who decided them
         return view
 
@@ -414,6 +473,8 @@ class Runtime:
             wakeup.cancel()
         for wake in self._window_wakes.values():
             wake.cancel()
+        self.scan_retries.close()
+        self.run_retries.close()
         for task in self._background:
             task.cancel()
         # Scans only read registries: stop them now (a hanging registry must not hold the exit);

@@ -53,12 +53,16 @@ class StatusBoard:
 
 
 def status_view(config: Config, board: StatusBoard, latest: Mapping[str, PolicyResult],
-                receivers: Iterable[ReceiverSettings] = ()) -> dict[str, object]:
+                receivers: Iterable[ReceiverSettings] = (), *, scan_retries: Mapping[str, float] | None = None,
+                run_retries: Mapping[str, float] | None = None) -> dict[str, object]:
     """The `/status` document: each configured object and what it did last.
 
     `latest` is each policy's last good result; `receivers` the Receivers in force (their webhook
     path is known only once their token is read, so a suspended one shows `webhookPath: null`).
+    `scan_retries` and `run_retries` give, by key, when a failed scan or run is tried again
+    (time.time()): shown as `nextRetry`, null when none is pending.
     """
+    scan_retries, run_retries = scan_retries or {}, run_retries or {}
     repositories = []
     for repo in config.repositories:
         scanned = board.scans.get(repo.key)
@@ -67,6 +71,7 @@ def status_view(config: Config, board: StatusBoard, latest: Mapping[str, PolicyR
             "namespace": repo.metadata.namespace, "name": repo.metadata.name, "image": repo.spec.image,
             "suspended": repo.spec.suspend, "lastScan": _when(scanned[0]) if scanned else None,
             "tags": result.tags if result else None, "error": result.error if result else None,
+            "nextRetry": _exact(scan_retries[repo.key]) if repo.key in scan_retries else None,
         })
     policies = []
     for policy in config.policies:
@@ -89,6 +94,7 @@ def status_view(config: Config, board: StatusBoard, latest: Mapping[str, PolicyR
             "branch": outcome.branch if outcome else None,
             "pullRequest": outcome.pull_request_url if outcome else None,
             "error": outcome.error if outcome else None,
+            "nextRetry": _exact(run_retries[automation.key]) if automation.key in run_retries else None,
             # status "waiting": a change is pending outside every delivery window, until windowOpens
             "windowOpens": outcome.window_opens.isoformat(timespec="seconds")
             if outcome and outcome.window_opens else None,
@@ -108,6 +114,11 @@ def status_view(config: Config, board: StatusBoard, latest: Mapping[str, PolicyR
                           for r in receiver.spec.resources],
         })
     return {"repositories": repositories, "policies": policies, "automations": automations, "receivers": listed}
+
+
+def _exact(at: float) -> str:
+    """To the millisecond: a retry is often less than a second away."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
 def _when(at: float) -> str:

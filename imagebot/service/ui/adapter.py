@@ -67,6 +67,7 @@ class RuntimeStatus:
 
     def repositories(self) -> Sequence[RepositoryStatus]:
         upcoming = self._next_runs()
+        retries = self._runtime.scan_retries.due()
         out = []
         for repo in self._config().repositories:
             scanned = self._runtime.board.scans.get(repo.key)
@@ -75,7 +76,8 @@ class RuntimeStatus:
                 repo.metadata.namespace, repo.metadata.name, repo.spec.image, suspended=repo.spec.suspend,
                 last_scan=at, duration=self._runtime.board.scan_seconds.get(repo.key),
                 tags=result.tags if result and not result.error else None,
-                error=result.error if result else None, next_scan=upcoming.get(f"scan {repo.key}"),
+                error=result.error if result else None,
+                next_scan=_sooner(upcoming.get(f"scan {repo.key}"), retries.get(repo.key)),
             ))
         return out
 
@@ -112,6 +114,7 @@ class RuntimeStatus:
     def automations(self) -> Sequence[AutomationStatus]:
         config = self._config()
         upcoming = self._next_runs()
+        retries = self._runtime.run_retries.due()
         out = []
         for automation in config.automations:
             ran = self._runtime.board.runs.get(automation.key)
@@ -128,7 +131,7 @@ class RuntimeStatus:
                 commit=outcome.commit if outcome else None,
                 pull_request=outcome.pull_request_url if outcome else None,
                 error=outcome.error if outcome else None,
-                next_run=upcoming.get(f"automation {automation.key}"),
+                next_run=_sooner(upcoming.get(f"automation {automation.key}"), retries.get(automation.key)),
             ))
         return out
 
@@ -196,3 +199,8 @@ def _image(latest: LatestImage | None) -> ImageValue | None:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _sooner(scheduled: float | None, retry: float | None) -> float | None:
+    """The next scan or run: a failed one's retry when that comes before the interval's."""
+    return min((t for t in (scheduled, retry) if t is not None), default=None)

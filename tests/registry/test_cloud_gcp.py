@@ -311,3 +311,26 @@ def test_gcp_login_from_the_metadata_server(metadata_server: FakeMetadataServer,
     ]
     assert metadata_server.token_requests()[0].query == {"scopes": [SCOPE]}
     assert LOGINS.logins == 1
+
+
+def test_the_metadata_server_is_reached_directly_past_the_image_repositorys_proxy(
+        metadata_server: FakeMetadataServer, gce_registry: RegistryServer, squid: SquidProxy,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The metadata server is on the node, where a corporate proxy cannot reach (and it refuses what a
+    proxy forwards): the ping, the account and the token go to it directly, neither through the
+    ImageRepository's proxy nor through the environment's."""
+    proxy = proxy_over_a_dead_environment(squid, monkeypatch)
+
+    assert _list(f"{HOST}:{gce_registry.host.rsplit(':', 1)[1]}/project/repo/app", proxy) == ["3.0.0"]
+
+    port = metadata_server.port
+    assert [(r.host, r.path, r.proxied) for r in metadata_server.seen] == [
+        (f"127.0.0.1:{port}", "/", False),
+        (f"localhost:{port}", _METADATA_ROOT + "project/project-id", False),
+        (f"localhost:{port}", _SERVICE_ACCOUNT, False),
+        (f"localhost:{port}", _SERVICE_ACCOUNT + "token", False),
+    ]
+    registry = squid.requests_matching(lambda r: HOST in r.url and r.status == 200)
+    assert registry and {r.user for r in registry} == {squid.username}  # the registry, through squid
+    metadata = (f"localhost:{port}", f"127.0.0.1:{port}", "computeMetadata")
+    assert not [r for r in squid.requests() if any(m in r.url for m in metadata)]

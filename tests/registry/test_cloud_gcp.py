@@ -2,22 +2,34 @@
 token_uri points at a fake Google OAuth2 token endpoint. The fake checks the JWT-bearer grant
 (RFC 7523, as Google's service account documentation describes it): grant type, the assertion's
 RS256 signature by the key's public half, iss, aud (Google's token endpoint) and scope; the access
-token it issues is the password of `oauth2accesstoken` at a real registry."""
+token it issues is the password of `oauth2accesstoken` at a real registry.
+
+And from the metadata server of GCE, GKE and Cloud Run, faked as Google's "View and query VM
+metadata" (https://cloud.google.com/compute/docs/metadata/querying-metadata) describes it: every
+request carries `Metadata-Flavor: Google` and every answer too, a request without it is refused
+with 403, and so is one with `X-Forwarded-For` ("automatically rejected": a proxied request). The
+paths and queries are those google-auth 2.63 asks for (google/auth/compute_engine/_metadata.py,
+credentials.py; google/auth/_default.py `_get_gce_credentials`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth.compute_engine import _metadata
 
 from imagebot.proxy import Proxy
 from imagebot.registry import AccessOptions, AuthError, ImageReference, RegistryClient
@@ -152,3 +164,173 @@ def test_the_token_request_goes_through_the_image_repositorys_proxy(
     tokens = squid.requests_matching(lambda r: r.method == "POST")
     assert [(r.url, r.status, r.user) for r in tokens] == [(f"{google.url}/token", 200, squid.username)]
     assert squid.requests_matching(lambda r: r.method == "GET" and HOST in r.url)  # the registry, too
+
+
+METADATA_TOKEN = "ya29.imagebot-test-metadata-token"
+SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+_METADATA_ROOT = "/computeMetadata/v1/"
+_SERVICE_ACCOUNT = _METADATA_ROOT + "instance/service-accounts/default/"
+
+
+@dataclass(frozen=True)
+class MetadataRequest:
+    host: str  # the Host header: GCE_METADATA_HOST's name or GCE_METADATA_IP's
+    path: str
+    query: dict[str, list[str]]
+    proxied: bool  # came with X-Forwarded-For or Via
+
+
+class FakeMetadataServer:
+    """The metadata server's answers to what google-auth asks; anything else is a violation."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.seen: list[MetadataRequest] = []
+        self.violations: list[str] = []
+        self._lock = threading.Lock()
+
+    def handle(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        url = urlsplit(target)
+        query = parse_qs(url.query, keep_blank_values=True)
+        proxied = "x-forwarded-for" in headers or "via" in headers
+        with self._lock:
+            self.seen.append(MetadataRequest(headers.get("host", ""), url.path, query, proxied))
+        refused = self._refusal(method, headers)
+        if refused:
+            return self._violation(403, f"{method} {target}: {refused}")
+        if url.path == "/" and not query:  # google-auth's detection ping, at GCE_METADATA_IP
+            return 200, "application/text", b"computeMetadata/\n"
+        if url.path == _METADATA_ROOT + "project/project-id" and not query:
+            return 200, "application/text", b"test-project"
+        if url.path == _SERVICE_ACCOUNT and query == {"recursive": ["true"]}:
+            return _json({"aliases": ["default"], "email": EMAIL, "scopes": [SCOPE]})
+        if url.path == _SERVICE_ACCOUNT + "token" and set(query) <= {"scopes"}:
+            scopes = query.get("scopes", [""])[0].split(",")
+            if SCOPE not in scopes or len(query.get("scopes", [])) > 1:
+                return self._violation(400, f"token scopes {query.get('scopes')}, not the one imagebot asks for")
+            return _json({"access_token": METADATA_TOKEN, "expires_in": 3599, "token_type": "Bearer"})
+        return self._violation(404, f"{method} {target}: not a metadata path google-auth asks for")
+
+    @staticmethod
+    def _refusal(method: str, headers: dict[str, str]) -> str:
+        if method != "GET":
+            return "google-auth's unbound token requests are GETs"
+        if headers.get("metadata-flavor") != "Google":
+            return "no Metadata-Flavor: Google header"
+        if "x-forwarded-for" in headers:
+            return "X-Forwarded-For: a proxied request, which the metadata server rejects"
+        return ""
+
+    def _violation(self, status: int, problem: str) -> tuple[int, str, bytes]:
+        with self._lock:
+            self.violations.append(problem)
+        return status, "text/plain", problem.encode()
+
+    def token_requests(self) -> list[MetadataRequest]:
+        return [r for r in self.seen if r.path == _SERVICE_ACCOUNT + "token"]
+
+
+def _json(answer: dict[str, Any]) -> tuple[int, str, bytes]:
+    return 200, "application/json", json.dumps(answer).encode()
+
+
+@contextmanager
+def _serve_metadata(fake: FakeMetadataServer) -> Iterator[int]:
+    class Serve(BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, content_type, body = fake.handle(self.command, self.path, headers)
+            self.send_response(status)
+            self.send_header("Metadata-Flavor", "Google")
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = _any
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def metadata_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeMetadataServer]:
+    """ADC with nothing but the metadata server: no key file, no gcloud login (a hermetic HOME and
+    CLOUDSDK_CONFIG), no environment proxies. GCE_METADATA_HOST and GCE_METADATA_IP name the fake by
+    two different names (localhost, 127.0.0.1), so that each one's exclusion from a proxy counts."""
+    fake = FakeMetadataServer()
+    with _serve_metadata(fake) as port:
+        fake.port = port
+        for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_ROOT", "GCE_METADATA_MTLS_MODE",
+                     "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        (tmp_path / "home").mkdir()
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+        monkeypatch.setenv("GCE_METADATA_HOST", f"localhost:{port}")
+        monkeypatch.setenv("GCE_METADATA_IP", f"127.0.0.1:{port}")
+        # google-auth reads GCE_METADATA_HOST once, when imported (GCE_METADATA_IP on every ping): in a
+        # process started with the variable set, as on a node, this is the value it holds.
+        monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", f"localhost:{port}")
+        resolve_to_loopback(monkeypatch, ".pkg.dev")
+        LOGINS.clear()
+        yield fake
+    LOGINS.clear()
+    assert not fake.violations, fake.violations
+
+
+@pytest.fixture(scope="module")
+def gce_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    with start_registry(tmp_path_factory.mktemp("gce"), auth="htpasswd", username="oauth2accesstoken",
+                        password=METADATA_TOKEN) as server:
+        server.push_image("project/repo/app", "3.0.0")
+        yield server
+
+
+def test_gcp_login_from_the_metadata_server(metadata_server: FakeMetadataServer,
+                                            gce_registry: RegistryServer) -> None:
+    image = f"{HOST}:{gce_registry.host.rsplit(':', 1)[1]}/project/repo/app"
+    assert _list(image) == ["3.0.0"]
+    assert _list(image) == ["3.0.0"]  # the login is kept
+
+    port = metadata_server.port
+    assert [(r.host, r.path) for r in metadata_server.seen] == [
+        (f"127.0.0.1:{port}", "/"),  # the detection ping, at GCE_METADATA_IP
+        (f"localhost:{port}", _METADATA_ROOT + "project/project-id"),
+        (f"localhost:{port}", _SERVICE_ACCOUNT),
+        (f"localhost:{port}", _SERVICE_ACCOUNT + "token"),
+    ]
+    assert metadata_server.token_requests()[0].query == {"scopes": [SCOPE]}
+    assert LOGINS.logins == 1
+
+
+def test_the_metadata_server_is_reached_directly_past_the_image_repositorys_proxy(
+        metadata_server: FakeMetadataServer, gce_registry: RegistryServer, squid: SquidProxy,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The metadata server is on the node, where a corporate proxy cannot reach (and it refuses what a
+    proxy forwards): the ping, the account and the token go to it directly, neither through the
+    ImageRepository's proxy nor through the environment's."""
+    proxy = proxy_over_a_dead_environment(squid, monkeypatch)
+
+    assert _list(f"{HOST}:{gce_registry.host.rsplit(':', 1)[1]}/project/repo/app", proxy) == ["3.0.0"]
+
+    port = metadata_server.port
+    assert [(r.host, r.path, r.proxied) for r in metadata_server.seen] == [
+        (f"127.0.0.1:{port}", "/", False),
+        (f"localhost:{port}", _METADATA_ROOT + "project/project-id", False),
+        (f"localhost:{port}", _SERVICE_ACCOUNT, False),
+        (f"localhost:{port}", _SERVICE_ACCOUNT + "token", False),
+    ]
+    registry = squid.requests_matching(lambda r: HOST in r.url and r.status == 200)
+    assert registry and {r.user for r in registry} == {squid.username}  # the registry, through squid
+    metadata = (f"localhost:{port}", f"127.0.0.1:{port}", "computeMetadata")
+    assert not [r for r in squid.requests() if any(m in r.url for m in metadata)]

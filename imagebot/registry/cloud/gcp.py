@@ -26,14 +26,18 @@ def gcp_login(registry: str, proxy: Proxy | None = None) -> Login:
     import requests
     from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
+    session = requests.Session()
+    if proxy is not None:  # the object's proxy alone: requests lets the environment's override a session's
+        session.trust_env = False
+        session.proxies.update(sdk_proxies(proxy))
     try:
-        credentials, _project = google.auth.default(scopes=SCOPES)
-        session = requests.Session()
-        if proxy is not None:  # the object's proxy alone: requests lets the environment's override a session's
-            session.trust_env = False
-            session.proxies.update(sdk_proxies(proxy))
         with session:
-            credentials.refresh(google.auth.transport.requests.Request(session))
+            request = google.auth.transport.requests.Request(session)
+            # ADC's own requests (the metadata server's detection ping and project, an external
+            # account's project) take the session too: left to itself, google-auth sends them through
+            # the environment's proxy, past the metadata server's exclusion from the object's proxy.
+            credentials, _project = google.auth.default(scopes=SCOPES, request=request)
+            credentials.refresh(request)
     except DefaultCredentialsError as exc:
         raise CredentialLookupError(
             "provider gcp: no Google credentials found (GOOGLE_APPLICATION_CREDENTIALS, gcloud auth "

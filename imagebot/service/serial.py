@@ -74,7 +74,7 @@ class SerialRuns:
         the run itself going, so that shutdown can let it finish."""
         task = self.request(key, trigger)
         if task is not None:
-            await asyncio.shield(task)
+            await _wait_for(task)
 
     async def join(self, key: str, trigger: Trigger) -> None:
         """`run`, for a trigger that a run already in progress serves as well as a new one would (a
@@ -83,7 +83,7 @@ class SerialRuns:
         fired while most were still waiting: each asked for a second scan right after the first."""
         slot = self._slots.get(key)
         if slot is not None and slot.task is not None and not slot.task.done():
-            await asyncio.shield(slot.task)
+            await _wait_for(slot.task)
             return
         await self.run(key, trigger)
 
@@ -109,3 +109,16 @@ class SerialRuns:
                     raise
                 except Exception:  # one failed run must not stop the next ones
                     log.exception("%s %s failed after %.2fs", self._what, key, time.monotonic() - started)
+
+
+async def _wait_for(task: asyncio.Task[None]) -> None:
+    """Wait for a run without cancelling it with the waiter. A run stopped by shutdown ends its waiters
+    quietly: they are APScheduler's jobs, and it logs a job's CancelledError as an exception with a
+    traceback, one per scan in progress at every stop. A waiter cancelled itself still raises."""
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if task.cancelled() and (current is None or not current.cancelling()):
+            return
+        raise

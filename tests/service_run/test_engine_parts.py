@@ -95,6 +95,34 @@ def test_a_failing_run_does_not_stop_the_follow_up_and_close_refuses_new_work() 
     assert calls == ["first", "second"]
 
 
+def test_a_schedule_waiting_on_a_run_that_shutdown_stops_ends_quietly() -> None:
+    # APScheduler logs "Job ... raised an exception" with a traceback for a job that raises, even a
+    # CancelledError: every stop of a busy service logged one per scan in progress.
+    async def work(key: str, trigger: Trigger) -> None:
+        await asyncio.sleep(3600)  # a registry that does not answer
+
+    async def scenario() -> None:
+        runs = SerialRuns(work, "test")
+        runs.request("a", Trigger("startup"))
+        await asyncio.sleep(0.01)
+        joined = asyncio.create_task(runs.join("a", Trigger("interval")))  # the schedule, on the run in progress
+        waited = asyncio.create_task(runs.run("b", Trigger("interval")))
+        waiter = asyncio.create_task(runs.run("c", Trigger("interval")))
+        await asyncio.sleep(0.01)
+        runs.close()
+        stopped = [t for t in runs.running() if t.get_name() != "test c"]
+        for task in stopped:  # as Runtime.shutdown stops scans
+            task.cancel()
+        assert await joined is None and await waited is None
+        waiter.cancel()  # the waiter's own cancellation still is one, and its run goes on
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert [t.get_name() for t in runs.running()] == ["test c"]
+        runs.running()[0].cancel()
+
+    asyncio.run(scenario())
+
+
 CONFIG = """\
 apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImageRepository

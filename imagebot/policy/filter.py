@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 
 from imagebot.policy.errors import PolicyError
 from imagebot.policy.regex import GoRegexp
+from imagebot.policy.taglines import TagLines
 
 # A compiled template: literal text, or the indexes of the groups whose first participant is inserted.
 Template = tuple[str | tuple[int, ...], ...]
@@ -103,6 +104,8 @@ class TagFilter:
 
     def apply(self, tags: Iterable[str]) -> dict[str, str]:
         """The value of each matching tag mapped to the tag it came from (the smallest, on a clash)."""
+        if isinstance(tags, TagLines):
+            return self._apply_lines(tags)
         tags = tags if isinstance(tags, list) else list(tags)
         template = self.template
         values: dict[str, str] = {}
@@ -110,8 +113,7 @@ class TagFilter:
             for index, _, _ in self.regexp.search_each(tags):
                 values[tags[index]] = tags[index]
             return values
-        group = template[0][0] if len(template) == 1 and template[0].__class__ is tuple and len(template[0]) == 1 \
-            else None  # `$ts`: one group alone, the common case
+        group = _single_group(template)
         get = values.get
         for index, haystack, spans in self.regexp.search_each(tags):
             if group is None:
@@ -127,9 +129,47 @@ class TagFilter:
                 values[value] = tag
         return values
 
+    def _apply_lines(self, lines: TagLines) -> dict[str, str]:
+        """`apply` over tags held as text: the lines are searched where they stand, and only the
+        matching ones become strings."""
+        text = lines.text
+        if not text:  # no tags (and not one empty line)
+            return {}
+        joined = text.encode("utf-8", "surrogateescape")
+        ascii_text = len(joined) == len(text)  # then text and bytes share their indexes
+        template = self.template
+        group = None if template is None else _single_group(template)
+        values: dict[str, str] = {}
+        get = values.get
+        for start, end, haystack, spans in self.regexp.search_lines(joined, text if ascii_text else joined):
+            if start == end:  # an empty line: no tag
+                continue
+            tag = text[start:end] if ascii_text else joined[start:end].decode("utf-8", "surrogateescape")
+            if template is None:
+                values[tag] = tag
+                continue
+            if group is None:
+                value = _expand(template, haystack, spans)
+            else:
+                first, stop = spans[group]
+                value = haystack[first:stop] if first >= 0 else ""
+                if value.__class__ is bytes:
+                    value = value.decode("utf-8", "surrogateescape")
+            held = get(value)
+            if held is None or tag < held:
+                values[value] = tag
+        return values
+
     def describe(self) -> str:
         text = f"filter {self.regexp.pattern}"
         return text + (f" -> {self.extract}" if self.extract else "")
+
+
+def _single_group(template: Template) -> int | None:
+    """The group a template inserts when it is that group alone (`$ts`, the common case), else None."""
+    if len(template) == 1 and template[0].__class__ is tuple and len(template[0]) == 1:
+        return template[0][0]
+    return None
 
 
 def _expand(template: Template, haystack: bytes | str, spans: list[tuple[int, int]]) -> str:

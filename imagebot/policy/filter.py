@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from imagebot.policy.errors import PolicyError
-from imagebot.policy.regex import GoRegexp
+from imagebot.policy.regex import BATCH_MIN, GoRegexp
 from imagebot.policy.taglines import TagLines
 
 # A compiled template: literal text, or the indexes of the groups whose first participant is inserted.
@@ -105,36 +105,24 @@ class TagFilter:
     def apply(self, tags: Iterable[str]) -> dict[str, str]:
         """The value of each matching tag mapped to the tag it came from (the smallest, on a clash)."""
         if isinstance(tags, TagLines):
-            return self._apply_lines(tags)
+            return self._apply_text(tags.text, empty_lines_are_tags=False) if tags.text else {}
         tags = tags if isinstance(tags, list) else list(tags)
-        template = self.template
+        if len(tags) >= BATCH_MIN:
+            text = "\n".join(tags)
+            if text.count("\n") == len(tags) - 1:  # no tag holds a newline: a line is a tag
+                return self._apply_text(text, empty_lines_are_tags=True)
         values: dict[str, str] = {}
-        if template is None:
-            for index, _, _ in self.regexp.search_each(tags):
-                values[tags[index]] = tags[index]
-            return values
-        group = _single_group(template)
-        get = values.get
-        for index, haystack, spans in self.regexp.search_each(tags):
-            if group is None:
-                value = _expand(template, haystack, spans)
-            else:
-                start, end = spans[group]
-                value = haystack[start:end] if start >= 0 else ""
-                if value.__class__ is bytes:
-                    value = value.decode("utf-8", "surrogateescape")
-            held = get(value)
-            tag = tags[index]
-            if held is None or tag < held:
-                values[value] = tag
+        for tag in tags:  # a few tags, or lines that are not tags: one search each
+            value = self.value(tag)
+            if value is not None:
+                held = values.get(value)
+                if held is None or tag < held:
+                    values[value] = tag
         return values
 
-    def _apply_lines(self, lines: TagLines) -> dict[str, str]:
-        """`apply` over tags held as text: the lines are searched where they stand, and only the
-        matching ones become strings."""
-        text = lines.text
-        if not text:  # no tags (and not one empty line)
-            return {}
+    def _apply_text(self, text: str, empty_lines_are_tags: bool) -> dict[str, str]:
+        """`apply` over tags joined by newlines: the lines are searched where they stand (one call
+        into RE2 per matching line, see GoRegexp.search_lines), and only the matching ones become strings."""
         joined = text.encode("utf-8", "surrogateescape")
         ascii_text = len(joined) == len(text)  # then text and bytes share their indexes
         template = self.template
@@ -142,7 +130,7 @@ class TagFilter:
         values: dict[str, str] = {}
         get = values.get
         for start, end, haystack, spans in self.regexp.search_lines(joined, text if ascii_text else joined):
-            if start == end:  # an empty line: no tag
+            if start == end and not empty_lines_are_tags:
                 continue
             tag = text[start:end] if ascii_text else joined[start:end].decode("utf-8", "surrogateescape")
             if template is None:

@@ -24,7 +24,7 @@ Found = tuple[int, bytes | str, list[tuple[int, int]]]
 # in the joined bytes, the text the spans index, the spans.
 Line = tuple[int, int, bytes | str, list[tuple[int, int]]]
 
-_BATCH_MIN = 64  # fewer tags are matched one call each
+BATCH_MIN = 64  # fewer tags are matched one call each (a call into RE2 a tag)
 _MIN_WINDOW, _WINDOW = 1 << 6, 1 << 16  # bytes of the joined tags a call searches, at least and at most
 # What may tell one tag's match from the same text inside the joined tags: \A and \z (the ends of the
 # whole text), \Q (which could swallow the wrapping parenthesis) and a flag group clearing a flag (m).
@@ -89,7 +89,7 @@ class GoRegexp:
         matching tag instead of one per tag; see ``_search_joined`` for why that gives each tag's
         own match.
         """
-        if self._lines is None or len(tags) < _BATCH_MIN:
+        if self._lines is None or len(tags) < BATCH_MIN:
             return self._search_one_by_one(tags, 0, len(tags))
         return self._search_joined(tags)
 
@@ -207,7 +207,7 @@ class GoRegexpSet:
 
     def matching(self, tags: Sequence[str]) -> set[int]:
         """The indexes of the tags some pattern matches."""
-        if len(tags) < _BATCH_MIN:
+        if len(tags) < BATCH_MIN:
             first_match = self._match
             return {i for i, tag in enumerate(tags) if first_match(tag.encode("utf-8", "surrogateescape"))}
         found: set[int] = set()

@@ -75,6 +75,16 @@ def test_filter_over_tag_lines_agrees_with_the_list_and_with_each_tag(pattern, e
 
 
 @pytest.mark.parametrize(("pattern", "extract"), CASES)
+def test_a_list_with_empty_tags_or_a_tag_holding_a_newline_agrees_with_each_tag(pattern, extract):
+    # A list is searched joined when no tag holds a newline: an empty tag is then an empty line, and
+    # one that a pattern like ^$ matches.
+    tag_filter = TagFilter(pattern, extract)
+    tags = list(_tags()[:100])
+    for listed in (["", *tags, ""], [*tags[:50], "", "", *tags[50:]], [*tags, "a\nb"], [*tags[:63], ""]):
+        assert tag_filter.apply(listed) == _one_by_one(tag_filter, listed), listed[-3:]
+
+
+@pytest.mark.parametrize(("pattern", "extract"), CASES)
 def test_empty_lines_hold_no_tag(pattern, extract):
     # A pattern that matches the empty string (^$, x*) must not find a tag on an empty line.
     tag_filter = TagFilter(pattern, extract)

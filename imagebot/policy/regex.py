@@ -24,7 +24,7 @@ Found = tuple[int, bytes | str, list[tuple[int, int]]]
 # in the joined bytes, the text the spans index, the spans.
 Line = tuple[int, int, bytes | str, list[tuple[int, int]]]
 
-BATCH_MIN = 64  # fewer tags are matched one call each (a call into RE2 a tag)
+BATCH_MIN = 64  # fewer tags are matched one call each
 _MIN_WINDOW, _WINDOW = 1 << 6, 1 << 16  # bytes of the joined tags a call searches, at least and at most
 # What may tell one tag's match from the same text inside the joined tags: \A and \z (the ends of the
 # whole text), \Q (which could swallow the wrapping parenthesis) and a flag group clearing a flag (m).
@@ -86,7 +86,7 @@ class GoRegexp:
 
         The same as ``search`` on each tag. A call into RE2 costs about a microsecond whatever it
         does, so with many tags the pattern runs over all of them joined by newlines, one call per
-        matching tag instead of one per tag; see ``_search_joined`` for why that gives each tag's
+        matching tag instead of one per tag; see ``search_lines`` for why that gives each tag's
         own match.
         """
         if self._lines is None or len(tags) < BATCH_MIN:
@@ -116,7 +116,7 @@ class GoRegexp:
             yield index, haystack, spans
 
     def search_lines(self, joined: bytes, haystack: bytes | str) -> Iterator[Line]:
-        """Each line of ``joined`` (UTF-8, lines split at ``\n`` only) that the pattern matches, as
+        """Each line of ``joined`` (UTF-8, lines split at ``\\n`` only) that the pattern matches, as
         ``search`` on that line alone matches it: (start, end, haystack, spans), the line being
         ``joined[start:end]``. The spans index ``haystack``: the joined text itself (given as a str
         when it is ASCII, where characters are bytes: slices need no decoding), or the line's own

@@ -215,3 +215,17 @@ def test_policy_eval_prints_the_same_for_a_plain_file_and_a_file_read_line_by_li
                                  capture_output=True, text=True, timeout=60) for path in (plain, crlf))
     assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
     assert fast.stdout if fast.returncode == 0 else "no tag qualifies" in fast.stderr
+
+
+def test_the_tag_kept_is_the_one_given_even_where_utf8_would_not_give_it_back():
+    # "\udcc3\udca9" (two escaped bytes) encodes to the UTF-8 of "é": the tag must not come back as "é".
+    odd = ["\udcc3\udca9", "x\udcc3\udca9", "é", "xé"]
+    tags = [f"filler-{i}" for i in range(70)] + odd
+    for pattern, extract in ((r"é$", None), (r"^(x?)(.*)$", "$1")):
+        tag_filter = TagFilter(pattern, extract)
+        expected = _one_by_one(tag_filter, tags)
+        assert set(expected.values()) & set(odd)
+        assert tag_filter.apply(tags) == expected
+        assert tag_filter.apply(TagLines(_text(tags))) == expected
+        policy = build_policy(alphabetical="asc", filter_pattern=pattern, filter_extract=extract)
+        assert policy.latest(TagLines(_text(tags))) == policy.latest(tags) == expected[max(expected)]

@@ -210,32 +210,45 @@ def _key(policy) -> str:  # an ImagePolicy
 
 
 _MAX_TAG_LINES = 1_000_000  # a registry listing is bounded at 500,000 tags; the same order here
+_MAX_TAG_BYTES = 256 << 20  # a million lines of a 128-character tag, its time and a few platforms
 
 
 def _read_tags(path: Path | None):  # -> (tags, {tag: time}, {tag: [Platform]})
-    """TAG, or TAG<TAB>RFC3339, optionally <TAB>os/arch,os/arch; a bad time or platform names its line."""
+    """TAG, or TAG<TAB>RFC3339, optionally <TAB>os/arch,os/arch; a bad time or platform names its line.
+
+    Tags alone, one a line, come back as a TagLines (the text as it is, searched without splitting it);
+    other files as a list."""
     from imagebot.policy import PolicyError
     from imagebot.policy.gates import Platform
+    from imagebot.policy.taglines import TagLines
 
-    if path is None:
-        text = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
-    else:
-        text = path.read_bytes().decode("utf-8", "surrogateescape")
     where = str(path) if path is not None else "stdin"
+    if path is None:
+        data = sys.stdin.buffer.read(_MAX_TAG_BYTES + 1)
+    else:
+        with path.open("rb") as file:
+            data = file.read(_MAX_TAG_BYTES + 1)
+    if len(data) > _MAX_TAG_BYTES:
+        raise _Invalid(f"{where}: more than {_MAX_TAG_BYTES >> 20} MiB")
+    text = data.decode("utf-8", "surrogateescape")
     tags: list[str] = []
     times: dict[str, datetime] = {}
     platforms: dict[str, list] = {}
-    if "\t" not in text:  # tags alone, the common case: one pass without per-line fields (100,000 tags)
-        # In ASCII without spaces every whitespace character ends a line, so split() gives the stripped,
-        # non-empty lines in one pass; the lines are counted only when there may be too many.
-        fast = text.isascii() and " " not in text and "\x1f" not in text
-        if not fast or sum(map(text.count, "\n\r\v\f\x1c\x1d\x1e")) >= _MAX_TAG_LINES:
-            lines = text.splitlines()
-            if len(lines) > _MAX_TAG_LINES:
-                raise _Invalid(f"{where}: more than {_MAX_TAG_LINES} lines")
-            if not fast:
-                return [tag for tag in map(str.strip, lines) if tag], times, platforms
-        return text.split(), times, platforms
+    if "\t" not in text:  # tags alone, the common case: no per-line fields (100,000 tags)
+        # In ASCII without spaces every whitespace character ends a line, and a line is its tag.
+        if text.isascii() and " " not in text and "\x1f" not in text:
+            if not any(map(text.__contains__, "\r\v\f\x1c\x1d\x1e")):  # lines end in \n alone
+                # Kept as the text (a TagLines): only the tags a policy keeps become strings. A line
+                # holds at least its \n, so lines are counted only when there may be too many.
+                if len(text) > _MAX_TAG_LINES and text.count("\n") + (not text.endswith("\n")) > _MAX_TAG_LINES:
+                    raise _Invalid(f"{where}: more than {_MAX_TAG_LINES} lines")
+                return TagLines(text), times, platforms
+            if sum(text.count(c) for c in "\n\r\v\f\x1c\x1d\x1e" if c in text) < _MAX_TAG_LINES:
+                return text.split(), times, platforms  # split() gives the stripped, non-empty lines
+        lines = text.splitlines()
+        if len(lines) > _MAX_TAG_LINES:
+            raise _Invalid(f"{where}: more than {_MAX_TAG_LINES} lines")
+        return [tag for tag in map(str.strip, lines) if tag], times, platforms
     lines = text.splitlines()
     for number, raw in enumerate(lines, start=1):
         if number > _MAX_TAG_LINES:

@@ -14,6 +14,7 @@ from imagebot.policy.gates import Gates, parse_platforms
 from imagebot.policy.newest import NewestBuildRule
 from imagebot.policy.numerical import NumericalRule
 from imagebot.policy.semver import SemverRule
+from imagebot.policy.taglines import TagLines
 
 # Every rule has latest(values) -> str | None, assess(values) -> Assessment and describe() -> str.
 Rule = SemverRule | AlphabeticalRule | NumericalRule | NewestBuildRule
@@ -61,10 +62,14 @@ class Policy:
 
     def latest(self, tags: Iterable[str]) -> str | None:
         """The original tag the policy selects, or None when no tag qualifies."""
-        # No set(): a repeated tag changes no maximum, and 100,000 tags hash in milliseconds.
-        candidates: Iterable[str] = tags if isinstance(tags, list) else list(tags)
-        if self.exclusion is not None:
-            candidates = self.exclusion.keep(candidates)
+        candidates: Iterable[str]
+        if isinstance(tags, TagLines) and self.exclusion is None and self.tag_filter is not None:
+            candidates = tags  # the filter searches the text itself: only the tags it keeps become strings
+        else:
+            # No set(): a repeated tag changes no maximum, and 100,000 tags hash in milliseconds.
+            candidates = tags if isinstance(tags, list) else tags.tags if isinstance(tags, TagLines) else list(tags)
+            if self.exclusion is not None:
+                candidates = self.exclusion.keep(candidates)
         if self.tag_filter is None:
             return self.rule.latest(candidates)
         values = self.tag_filter.apply(candidates)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from imagebot.policy.errors import PolicyError
-from imagebot.policy.regex import GoRegexp
+from imagebot.policy.regex import BATCH_MIN, GoRegexp
+from imagebot.policy.taglines import TagLines
 
 # A compiled template: literal text, or the indexes of the groups whose first participant is inserted.
 Template = tuple[str | tuple[int, ...], ...]
@@ -103,26 +104,50 @@ class TagFilter:
 
     def apply(self, tags: Iterable[str]) -> dict[str, str]:
         """The value of each matching tag mapped to the tag it came from (the smallest, on a clash)."""
+        if isinstance(tags, TagLines):
+            if tags.text.isascii():
+                return self._apply_ascii(tags.text, empty_lines_are_tags=False) if tags.text else {}
+            tags = tags.tags
         tags = tags if isinstance(tags, list) else list(tags)
+        if len(tags) >= BATCH_MIN:
+            text = "\n".join(tags)
+            if text.isascii() and text.count("\n") == len(tags) - 1:  # no tag holds a newline: a line is a tag
+                return self._apply_ascii(text, empty_lines_are_tags=True)
+        # Other tags are matched by index, and the tag kept is the one given (UTF-8 with
+        # surrogateescape does not give every string back: "\udcc3\udca9" would come back as "é").
         template = self.template
+        group = None if template is None else _single_group(template)
         values: dict[str, str] = {}
-        if template is None:
-            for index, _, _ in self.regexp.search_each(tags):
-                values[tags[index]] = tags[index]
-            return values
-        group = template[0][0] if len(template) == 1 and template[0].__class__ is tuple and len(template[0]) == 1 \
-            else None  # `$ts`: one group alone, the common case
-        get = values.get
         for index, haystack, spans in self.regexp.search_each(tags):
+            tag = tags[index]
+            value = tag if template is None else _value(template, group, haystack, spans)
+            held = values.get(value)
+            if held is None or tag < held:
+                values[value] = tag
+        return values
+
+    def _apply_ascii(self, text: str, empty_lines_are_tags: bool) -> dict[str, str]:
+        """`apply` over ASCII tags joined by newlines: the lines are searched where they stand (one call
+        into RE2 per matching line, see GoRegexp.search_lines), and only the matching ones become strings."""
+        template = self.template
+        group = None if template is None else _single_group(template)
+        values: dict[str, str] = {}
+        get = values.get
+        for start, end, haystack, spans in self.regexp.search_lines(text.encode("ascii"), text):
+            if start == end and not empty_lines_are_tags:
+                continue
+            tag = text[start:end]  # ASCII: byte and character indexes agree
+            if template is None:
+                values[tag] = tag
+                continue
             if group is None:
                 value = _expand(template, haystack, spans)
-            else:
-                start, end = spans[group]
-                value = haystack[start:end] if start >= 0 else ""
-                if value.__class__ is bytes:
-                    value = value.decode("utf-8", "surrogateescape")
+            else:  # `$ts`, the common case, inline
+                first, stop = spans[group]
+                value = haystack[first:stop] if first >= 0 else ""
+                if value.__class__ is bytes:  # (a line searched alone)
+                    value = value.decode("ascii")
             held = get(value)
-            tag = tags[index]
             if held is None or tag < held:
                 values[value] = tag
         return values
@@ -130,6 +155,23 @@ class TagFilter:
     def describe(self) -> str:
         text = f"filter {self.regexp.pattern}"
         return text + (f" -> {self.extract}" if self.extract else "")
+
+
+def _single_group(template: Template) -> int | None:
+    """The group a template inserts when it is that group alone (`$ts`, the common case), else None."""
+    if len(template) == 1 and template[0].__class__ is tuple and len(template[0]) == 1:
+        return template[0][0]
+    return None
+
+
+def _value(template: Template, group: int | None, haystack: bytes | str, spans: list[tuple[int, int]]) -> str:
+    if group is None:
+        return _expand(template, haystack, spans)
+    start, end = spans[group]
+    if start < 0:
+        return ""
+    value = haystack[start:end]
+    return value if value.__class__ is str else value.decode("utf-8", "surrogateescape")
 
 
 def _expand(template: Template, haystack: bytes | str, spans: list[tuple[int, int]]) -> str:

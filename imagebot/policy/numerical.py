@@ -19,15 +19,16 @@ from imagebot.policy.order import ASC, parse_order
 
 # Go's readFloat syntax; underscores are checked apart (_underscores_ok), as Go does. Go also reads
 # Inf, Infinity and NaN, which imagebot skips anyway, so they are left out here.
-_DECIMAL = re.compile(r"[+-]?(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][+-]?[0-9][0-9_]*)?").fullmatch
-_HEX = re.compile(
-    r"[+-]?0[xX](?:[0-9a-fA-F_]+(?:\.[0-9a-fA-F_]*)?|\.[0-9a-fA-F_]+)[pP][+-]?[0-9][0-9_]*"
-).fullmatch
+_DECIMAL_SYNTAX = r"[+-]?(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][+-]?[0-9][0-9_]*)?"
+_HEX_SYNTAX = r"[+-]?0[xX](?:[0-9a-fA-F_]+(?:\.[0-9a-fA-F_]*)?|\.[0-9a-fA-F_]+)[pP][+-]?[0-9][0-9_]*"
+_SPECIAL_SYNTAX = r"(?i)[+-]?(?:inf|infinity)|nan"  # what Go reads as ±Inf or NaN
+# Their fullmatch, compiled on first use (_compile): every command imports this module at start-up,
+# and a list of plain decimals never needs them.
+_DECIMAL = _HEX = _SPECIAL = None
 # Passes of C over all tags joined by newlines instead of a call per tag. Plain decimals (no
 # underscore, no hex) are what Python's float() reads exactly as Go's ParseFloat does.
-_NOT_PLAIN_CHAR = r"[^0-9.eE+\-\n]"  # compiled on first use (re's cache): start-up stays short
+_PLAIN_CHARS = dict.fromkeys(map(ord, "0123456789.eE+-\n"))  # str.translate deletes them
 _PLAIN_LINE = r"\n([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?=\n)"
-_SPECIAL = re.compile(r"[+-]?(?:inf|infinity)|nan", re.IGNORECASE).fullmatch  # what Go reads as ±Inf or NaN
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
@@ -65,7 +66,16 @@ def parse_number(tag: str) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _compile() -> None:
+    global _DECIMAL, _HEX, _SPECIAL
+    _DECIMAL = re.compile(_DECIMAL_SYNTAX).fullmatch
+    _HEX = re.compile(_HEX_SYNTAX).fullmatch
+    _SPECIAL = re.compile(_SPECIAL_SYNTAX).fullmatch
+
+
 def _read_float(tag: str) -> float | None:
+    if _DECIMAL is None:
+        _compile()
     if _DECIMAL(tag) is not None:
         hexadecimal = False
     elif _HEX(tag) is not None:
@@ -80,6 +90,8 @@ def _read_float(tag: str) -> float | None:
 
 
 def _why_not_a_number(tag: str) -> str:
+    if _SPECIAL is None:
+        _compile()
     if _SPECIAL(tag) is not None:
         return "NaN and infinities are skipped"
     try:
@@ -98,7 +110,7 @@ def _why_not_a_number(tag: str) -> str:
 def _read_all(tags: list[str], text: str) -> tuple[list[str], list[float], list[tuple[float, str]]]:
     """The plain decimals among `tags` (newline-joined in `text`) with their values, and the other
     tags that are numbers (underscores, hex) with theirs."""
-    if re.search(_NOT_PLAIN_CHAR, text) is None:  # digits, dots, signs and exponents only: mostly all numbers
+    if not text.translate(_PLAIN_CHARS):  # digits, dots, signs and exponents only: mostly all numbers
         try:
             return tags, list(map(float, tags)), []
         except ValueError:  # some are not (1.2.3): read line by line below

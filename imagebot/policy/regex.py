@@ -20,8 +20,11 @@ _SHOWN = 200  # characters of a pattern quoted in an error message
 # A match of one tag, as search_each yields it: the tag's index, the text the spans index (UTF-8
 # bytes, or a str where all is ASCII and characters are bytes), the spans.
 Found = tuple[int, bytes | str, list[tuple[int, int]]]
+# A matching line of newline-joined tags, as search_lines yields it: where the line starts and ends
+# in the joined bytes, the text the spans index, the spans.
+Line = tuple[int, int, bytes | str, list[tuple[int, int]]]
 
-_BATCH_MIN = 64  # fewer tags are matched one call each
+BATCH_MIN = 64  # fewer tags are matched one call each
 _MIN_WINDOW, _WINDOW = 1 << 6, 1 << 16  # bytes of the joined tags a call searches, at least and at most
 # What may tell one tag's match from the same text inside the joined tags: \A and \z (the ends of the
 # whole text), \Q (which could swallow the wrapping parenthesis) and a flag group clearing a flag (m).
@@ -83,10 +86,10 @@ class GoRegexp:
 
         The same as ``search`` on each tag. A call into RE2 costs about a microsecond whatever it
         does, so with many tags the pattern runs over all of them joined by newlines, one call per
-        matching tag instead of one per tag; see ``_search_joined`` for why that gives each tag's
+        matching tag instead of one per tag; see ``search_lines`` for why that gives each tag's
         own match.
         """
-        if self._lines is None or len(tags) < _BATCH_MIN:
+        if self._lines is None or len(tags) < BATCH_MIN:
             return self._search_one_by_one(tags, 0, len(tags))
         return self._search_joined(tags)
 
@@ -99,54 +102,87 @@ class GoRegexp:
                 yield index, encoded, spans
 
     def _search_joined(self, tags: Sequence[str]) -> Iterator[Found]:
-        """Search the tags joined by newlines with the pattern in multi-line mode, ``(?m:P)``.
-
-        Where tag k stands in the joined text, ``^``, ``$``, ``\\b`` and ``\\B`` read the same as in tag k
-        alone (a newline is a line end and not a word character, like the text's ends), and
-        ``_line_pattern`` refuses patterns with anything else that looks at the ends. So each match
-        of tag k alone is a match in the joined text at the same place, and:
-        - the leftmost match from the start of tag i lies in the first tag (k >= i) that matches
-          alone: an own match of an earlier tag would be further left;
-        - if that match holds no newline it is tag k's own, groups included: RE2 picks among the
-          matches starting there the first by the pattern's priorities, and tag k's own matches are
-          all among them. A match that runs over a newline is not tag k's: tag k is then searched
-          alone, and so is every tag after it (the pattern can match newlines, so joining gains little).
-        """
+        """``search_lines`` over the tags joined by newlines, each line given back as its tag's index."""
         text = "\n".join(tags)
         if text.count("\n") != len(tags) - 1:  # a tag holds a newline: lines are not tags
             yield from self._search_one_by_one(tags, 0, len(tags))
             return
         joined = text.encode("utf-8", "surrogateescape")
-        haystack = text if len(joined) == len(text) else joined  # ASCII: slices need no decoding
+        count = joined.count
+        index, at = 0, 0  # tag `index` begins at `at`
+        for start, _, haystack, spans in self.search_lines(joined, text if len(joined) == len(text) else joined):
+            index += count(b"\n", at, start)
+            at = start
+            yield index, haystack, spans
+
+    def search_lines(self, joined: bytes, haystack: bytes | str) -> Iterator[Line]:
+        """Each line of ``joined`` (UTF-8, lines split at ``\\n`` only) that the pattern matches, as
+        ``search`` on that line alone matches it: (start, end, haystack, spans), the line being
+        ``joined[start:end]``. The spans index ``haystack``: the joined text itself (given as a str
+        when it is ASCII, where characters are bytes: slices need no decoding), or the line's own
+        bytes where the line was searched alone.
+
+        The pattern runs over the joined lines in multi-line mode, ``(?m:P)``, one call per matching
+        line instead of one per line (a call into RE2 costs about a microsecond whatever it does).
+        Where line k stands in the joined text, ``^``, ``$``, ``\\b`` and ``\\B`` read the same as in
+        line k alone (a newline is a line end and not a word character, like the text's ends), and
+        ``_line_pattern`` refuses patterns with anything else that looks at the ends. So each match
+        of line k alone is a match in the joined text at the same place, and:
+        - the leftmost match from the start of line i lies in the first line (k >= i) that matches
+          alone: an own match of an earlier line would be further left;
+        - if that match holds no newline it is line k's own, groups included: RE2 picks among the
+          matches starting there the first by the pattern's priorities, and line k's own matches are
+          all among them. A match that runs over a newline is not line k's: line k is then searched
+          alone, and so is every line after it (the pattern can match newlines, so joining gains little).
+        """
+        if self._lines is None:
+            yield from self._lines_one_by_one(joined, 0)
+            return
         size = len(joined)
-        match, anchor, count = self._lines, self.unanchored, joined.count
-        pos, index = 0, 0  # where tag `index` begins
-        # A call searches up to a tag's end some `window` bytes on. After a match RE2 may read on while a
+        match, anchor, find, rfind = self._lines, self.unanchored, joined.find, joined.rfind
+        pos = 0  # where a line begins: no line between it and the next match matches
+        # A call searches up to a line's end some `window` bytes on. After a match RE2 may read on while a
         # better match could still come (a pattern that spans newlines), at worst to the window's end:
         # so the window follows the distance between matches (short where matches are dense) and
         # doubles while none is found, which keeps the work linear.
         window = _MIN_WINDOW
         while pos <= size:
-            end = joined.find(b"\n", pos + window)
+            end = find(b"\n", pos + window)
             if end < 0:
                 end = size
             spans = match(anchor, joined, pos, end)
             begin, stop = spans[0]
-            if begin < 0:  # none of these tags matches
-                index += count(b"\n", pos, end) + 1
+            if begin < 0:  # none of these lines matches
                 pos = end + 1
-                window = min(2 * window, _WINDOW)
+                window = 2 * window if 2 * window < _WINDOW else _WINDOW
                 continue
-            index += count(b"\n", pos, begin)
-            tag_end = joined.find(b"\n", begin, end)
-            if tag_end < 0:
-                tag_end = end
-            if stop > tag_end:  # ran over the newline after the tag: not its own match
-                yield from self._search_one_by_one(tags, index, len(tags))
+            line_end = find(b"\n", begin, end)
+            if line_end < 0:
+                line_end = end
+            start = rfind(b"\n", pos, begin) + 1  # the line the match begins in
+            if start == 0:
+                start = pos
+            if stop > line_end:  # ran over the newline after the line: not its own match
+                yield from self._lines_one_by_one(joined, start)
                 return
-            yield index, haystack, spans
-            window = min(max(2 * (tag_end + 1 - pos), _MIN_WINDOW), _WINDOW)
-            pos, index = tag_end + 1, index + 1
+            yield start, line_end, haystack, spans
+            # (conditions, not min() and max(): these run once a match, 100,000 times over a long list)
+            window = 2 * (line_end + 1 - pos)
+            window = _MIN_WINDOW if window < _MIN_WINDOW else _WINDOW if window > _WINDOW else window
+            pos = line_end + 1
+
+    def _lines_one_by_one(self, joined: bytes, start: int) -> Iterator[Line]:
+        match, anchor, find = self.raw_match, self.unanchored, joined.find
+        size = len(joined)
+        while start <= size:
+            end = find(b"\n", start)
+            if end < 0:
+                end = size
+            line = joined[start:end]
+            spans = match(anchor, line, 0, len(line))
+            if spans[0][0] >= 0:
+                yield start, end, line, spans
+            start = end + 1
 
 
 class GoRegexpSet:
@@ -171,7 +207,7 @@ class GoRegexpSet:
 
     def matching(self, tags: Sequence[str]) -> set[int]:
         """The indexes of the tags some pattern matches."""
-        if len(tags) < _BATCH_MIN:
+        if len(tags) < BATCH_MIN:
             first_match = self._match
             return {i for i, tag in enumerate(tags) if first_match(tag.encode("utf-8", "surrogateescape"))}
         found: set[int] = set()

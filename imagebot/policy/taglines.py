@@ -31,7 +31,7 @@ class TagLines:
     def __bool__(self) -> bool:
         return self.text != ""
 
-    def __getitem__(self, index):  # int -> str, slice -> list[str]
+    def __getitem__(self, index: int | slice) -> str | list[str]:  # int -> str, slice -> list[str]
         return self.tags[index]
 
     def __iter__(self) -> Iterator[str]:

@@ -321,11 +321,12 @@ class Scanner:
             listing.tags, listing.invalid, listing.kept = seen.valid, seen.invalid, seen.kept
             return
         listing.tags, listing.invalid = _valid_tags(listed)
-        previous = self.store.tags_revision(image)
-        saved = self.store.save_tags(image, listing.tags)
-        # new tags (or a database from before first sightings were kept): minimumAge counts from here
-        if previous != saved.revision or not self.store.has_first_seen(image):
-            self.store.record_first_seen(image, listing.tags, self.clock().timestamp())
+        with self.store.batch():
+            previous = self.store.tags_revision(image)
+            saved = self.store.save_tags(image, listing.tags)
+            # new tags (or a database from before first sightings were kept): minimumAge counts from here
+            if previous != saved.revision or not self.store.has_first_seen(image):
+                self.store.record_first_seen(image, listing.tags, self.clock().timestamp())
         valid = listed if not listing.invalid else listing.tags
         self._seen[image] = _Seen(listed, valid, saved.revision, listing.invalid, listing.kept)
 

@@ -14,7 +14,8 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -157,7 +158,8 @@ class Store(FactsStore, ApprovalStore):
         self.path = state_dir / "state.db"
         state_dir.mkdir(parents=True, exist_ok=True)
         self._db = self._open()
-        self._lock = threading.Lock()  # one transaction at a time on the shared connection
+        # one transaction at a time on the shared connection; re-entrant, for a method inside batch()
+        self._lock = threading.RLock()
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -197,6 +199,19 @@ class Store(FactsStore, ApprovalStore):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The statements of the block in one transaction: one commit for a listing's several writes
+        (its tags, its first sightings), not one each."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # --- tags -------------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ class FirstSeen:
 
 class FactsStore:
     _db: sqlite3.Connection
-    _lock: threading.Lock
+    _lock: threading.RLock
 
     def record_facts(self, digest: str, facts: ImageFacts, at: float | None = None) -> None:
         at = time.time() if at is None else at

@@ -119,7 +119,7 @@ def _approval(row: tuple[Any, ...]) -> Approval:
 
 class ApprovalStore:
     _db: sqlite3.Connection
-    _lock: threading.Lock
+    _lock: threading.RLock
 
     def _log_decision(self, approval: int, automation: str, decision: str, who: str, via: str, at: float,
                       detail: str = "") -> None:

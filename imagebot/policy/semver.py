@@ -76,13 +76,17 @@ class SemverRule:
         # passed over before it is parsed or its key built: most tags of a long list are.
         admits, strict = self._admits, self.strict
         best_major = -1 if best is None else best[0]
+        below: set[str] = set()  # major numbers as spelt, below the best so far (and so below any later best)
         for tag in values:
-            if strict and tag.count(".") < 2:
+            head, _, rest = tag.partition(".")  # the major number, if the tag is a version without a v
+            if strict and "." not in rest:  # Flux wants two dots
                 continue
-            if best_major > 1:  # (below that the test would pass over next to nothing: ^1, ~0.3)
-                head = tag.partition(".")[0]  # the major number, if the tag is a version without a v
-                if len(head) < 20 and head.isdecimal() and int(head) < best_major:
-                    continue
+            if head in below:
+                continue
+            # (below 2 the test would pass over next to nothing: ^1, ~0.3)
+            if best_major > 1 and len(head) < 20 and head.isdecimal() and int(head) < best_major:
+                below.add(head)
+                continue
             m = LOOSE(tag)
             if m is None:
                 continue

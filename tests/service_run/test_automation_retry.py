@@ -12,7 +12,7 @@ from imagebot.service.metrics import Metrics
 from imagebot.service.runtime import Runtime
 from imagebot.service.serial import Trigger
 from tests.service_run._stack import deployment, remote_file
-from tests.service_run.test_scan_retry import retries_counted, run_engine, until
+from tests.service_run.test_scan_retry import alerting, retries_counted, run_engine, until
 from tests.support.gitremotes import BareRemote, make_bare_repo
 from tests.support.registry import start_registry
 from tests.support.webhookreceiver import WebhookReceiver
@@ -49,20 +49,7 @@ spec:
       author: {{name: imagebot, email: imagebot@example.com}}
     push: {{branch: main}}
   update: {{path: ./apps, strategy: Setters}}
----
-apiVersion: notification.toolkit.fluxcd.io/v1beta3
-kind: Provider
-metadata: {{name: hook, namespace: team}}
-spec: {{type: generic, address: "{alerts_url}"}}
----
-apiVersion: notification.toolkit.fluxcd.io/v1beta3
-kind: Alert
-metadata: {{name: runs, namespace: team}}
-spec:
-  providerRef: {{name: hook}}
-  eventSeverity: info
-  eventSources: [{{kind: ImageUpdateAutomation, name: "*"}}]
-"""
+""" + alerting(alerts_url, "ImageUpdateAutomation", "runs")
 
 
 def test_a_run_whose_git_remote_fails_is_retried_and_delivers_once_it_answers(

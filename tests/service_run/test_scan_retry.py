@@ -86,8 +86,8 @@ def retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if "retrying in" in r.getMessage()]
 
 
-def alerting(url: str) -> str:
-    """A generic Provider and an Alert for every ImageRepository event: the scan failures."""
+def alerting(url: str, kind: str = "ImageRepository", name: str = "scans") -> str:
+    """A generic Provider and an Alert for every event of `kind`'s objects (by default the scan failures)."""
     return f"""---
 apiVersion: notification.toolkit.fluxcd.io/v1beta3
 kind: Provider
@@ -96,11 +96,11 @@ spec: {{type: generic, address: "{url}"}}
 ---
 apiVersion: notification.toolkit.fluxcd.io/v1beta3
 kind: Alert
-metadata: {{name: scans, namespace: team}}
+metadata: {{name: {name}, namespace: team}}
 spec:
   providerRef: {{name: hook}}
   eventSeverity: info
-  eventSources: [{{kind: ImageRepository, name: "*"}}]
+  eventSources: [{{kind: {kind}, name: "*"}}]
 """
 
 

@@ -95,12 +95,16 @@ def google(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeGoog
     assert not fake.violations, fake.violations
 
 
+def _google_registry(folder: Path, token: str, tag: str) -> Iterator[RegistryServer]:
+    """A registry that takes `token` as the password of oauth2accesstoken, as Artifact Registry does."""
+    with start_registry(folder, auth="htpasswd", username="oauth2accesstoken", password=token) as server:
+        server.push_image("project/repo/app", tag)
+        yield server
+
+
 @pytest.fixture(scope="module")
 def gar_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    with start_registry(tmp_path_factory.mktemp("gar"), auth="htpasswd", username="oauth2accesstoken",
-                        password=ACCESS_TOKEN) as server:
-        server.push_image("project/repo/app", "2.0.0")
-        yield server
+    yield from _google_registry(tmp_path_factory.mktemp("gar"), ACCESS_TOKEN, "2.0.0")
 
 
 def _list(image: str, proxy: Proxy | None = None) -> list[str]:
@@ -290,10 +294,7 @@ def metadata_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 
 @pytest.fixture(scope="module")
 def gce_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    with start_registry(tmp_path_factory.mktemp("gce"), auth="htpasswd", username="oauth2accesstoken",
-                        password=METADATA_TOKEN) as server:
-        server.push_image("project/repo/app", "3.0.0")
-        yield server
+    yield from _google_registry(tmp_path_factory.mktemp("gce"), METADATA_TOKEN, "3.0.0")
 
 
 def test_gcp_login_from_the_metadata_server(metadata_server: FakeMetadataServer,

@@ -59,7 +59,8 @@ class SemverRule:
 
     def _best_plain(self, plain: list[tuple[str, str, str, str]]) -> tuple[VersionKey | None, str | None]:
         """The best admitted MAJOR.MINOR.PATCH tag, its key built in C (map, zip, max): a Python loop over
-        500 tags was most of a repository's scan. Equal versions (leading zeros) leave the greatest tag."""
+        500 tags was the largest part of a repository's scan after its request. Equal versions (leading
+        zeros) leave the greatest tag."""
         names, majors, minors, patches = zip(*plain, strict=True)
         keys = list(zip(map(int, majors), map(int, minors), map(int, patches), names, strict=True))
         top = max(keys)

@@ -38,6 +38,11 @@ DEFAULT_MIN_RETRY_DELAY = 0.75  # seconds: Flux's --min-retry-delay default
 DEFAULT_MAX_RETRY_DELAY = 900.0  # seconds: Flux's --max-retry-delay default (15m)
 RETRY_JITTER = 0.2  # a retry waits up to this fraction longer than its nominal delay
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
+# How far the HTTP client's own retries got (imagebot.retry.Attempts.stop_reason, its numbers masked): the
+# same outage ends one try "after 4 retries" and the next with "no time left for another try".
+_RETRY_ACCOUNT = re.compile(r"[ ;]*(?:after # retries|no time left for another try \(#s before the timeout\)"
+                            r"|it asked to wait #s \(Retry-After\),(?: longer than imagebot waits between "
+                            r"retries \(#s\))?)")
 
 
 def check_retry_delays(minimum: float, maximum: float) -> None:
@@ -164,10 +169,14 @@ def repeats(event: Event, previous_error: str | None) -> bool:
     Flux's notification-controller drops an event repeated within --rate-limit-interval (default
     5m); without something alike, a registry down for an hour would send an alert per retry (about
     eleven with the default delays) where it sent one per interval before. A retry's failure is
-    announced only when its error differs from the one already announced, up to its numbers (the
-    client's own retry count and seconds left differ from one try to the next)."""
+    announced only when its error differs from the one already announced, up to its numbers and the
+    client's own account of its retries, which differ from one try to the next."""
     return (previous_error is not None and event.severity == "error"
-            and _DIGITS.sub("#", event.message) == _DIGITS.sub("#", previous_error))
+            and _cause(event.message) == _cause(previous_error))
+
+
+def _cause(message: str) -> str:
+    return _RETRY_ACCOUNT.sub("", _DIGITS.sub("#", message))
 
 
 class QuietRepeats:

@@ -147,6 +147,13 @@ def test_a_retry_repeating_the_last_error_up_to_its_numbers_is_not_announced_aga
     last = "team/app: the registry answered 503 after 2 retries; no time left (0.31s before the timeout)"
     assert repeats(error("team/app: the registry answered 503 after 3 retries; no time left (0.08s before the "
                          "timeout)"), last)
+    # the same outage, the client's retries ending otherwise (spec.timeout ran out first under load)
+    detail = ": UNAVAILABLE the registry is failing on purpose — it is failing; try again later"
+    announced = f"team/app: the registry answered 503 after 4 retries{detail}"
+    assert repeats(error("team/app: the registry answered 503 after 2 retries; no time left for another try "
+                         f"(0.1s before the timeout){detail}"), announced)
+    assert repeats(error("team/app: the registry answered 503; it asked to wait 90s (Retry-After), longer than "
+                         f"imagebot waits between retries (30s){detail}"), announced)
     assert not repeats(error("team/app: authentication failed (401)"), last)  # a new error is announced
     assert not repeats(error(last), None)  # the first failure is announced
     assert not repeats(error(last, severity="info"), last)

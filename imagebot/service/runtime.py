@@ -24,7 +24,7 @@ from imagebot.service.generation import ConfigRejected, Generation, ServiceOptio
 from imagebot.service.metrics import Metrics
 from imagebot.service.receivers import HookResult, ReceiverSettings
 from imagebot.service.resolve import ConfigChanges, config_changes, pushed_matches, pushed_tags, resolve_resources
-from imagebot.service.retries import QuietRepeats, Retries, repeats
+from imagebot.service.retries import QuietRepeats, Retries
 from imagebot.service.serial import SerialRuns, Trigger
 from imagebot.service.status import StatusBoard, status_view
 
@@ -249,9 +249,9 @@ class Runtime:
             self._record_scan(report, client.stats, seconds, trigger)
             if listed:
                 self._retry_failed_scans(report, client.stats)
+            dispatcher = QuietRepeats(generation.dispatcher, previous_error)  # as an automation's retry
             for event in scan_events(report):
-                if not repeats(event, previous_error):
-                    generation.dispatcher.dispatch(event)
+                dispatcher.dispatch(event)
             changed = self._remember(report, trigger)
             self._wake_when_of_age(key, report, generation.scanner.clock())
             if trigger.tags:
